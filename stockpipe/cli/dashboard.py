@@ -1,0 +1,1 @@
+"""CLI commands for the dashboard stage (registered on stockpipe.cli.app.app)."""

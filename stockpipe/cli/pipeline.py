@@ -1,0 +1,1 @@
+"""CLI commands for the pipeline stage (registered on stockpipe.cli.app.app)."""

@@ -1,0 +1,62 @@
+"""Shared terminal UI: one console, progress bars with rates, summary tables, clean errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def progress(*, transient: bool = False) -> Progress:
+    """A progress display with count, percent, rate and elapsed time."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}", justify="right"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+def rate_text(count: float, seconds: float, unit: str = "msg") -> str:
+    return f"{count / seconds:,.0f} {unit}/s" if seconds > 0 else ""
+
+
+def summary_table(title: str, rows: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Table:
+    """A two-column summary table (what, value)."""
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    items = rows.items() if isinstance(rows, Mapping) else rows
+    for key, value in items:
+        table.add_row(str(key), f"{value:,}" if isinstance(value, int) else str(value))
+    return table
+
+
+def grid_table(title: str, columns: list[str], rows: Iterable[Iterable[Any]]) -> Table:
+    table = Table(title=title, header_style="bold")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    return table

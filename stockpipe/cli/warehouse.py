@@ -1,0 +1,1 @@
+"""CLI commands for the warehouse stage (registered on stockpipe.cli.app.app)."""

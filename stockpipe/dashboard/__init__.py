@@ -1,0 +1,1 @@
+"""Reporting on gold: the Streamlit dashboard, the self-contained HTML report, BI export."""

@@ -1,0 +1,1 @@
+"""The lake: filesystems by URI (file, hdfs, s3), spool -> bronze publishing, bronze manifest."""

@@ -1,0 +1,1 @@
+"""Orchestration: the seven pipeline steps, `run`, `stream`, status and locking."""

@@ -1,0 +1,1 @@
+"""Spark cleaning: bronze -> silver (typed, validated, deduplicated) with quarantine."""

@@ -1,0 +1,45 @@
+"""Shared fixtures. Engine fixtures (broker, Spark, warehouse) live in tests/fixtures/*."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stockpipe.settings import Settings
+
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.spark", "tests.fixtures.warehouse"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's STOCKPIPE_* variables, .env or stockpipe.toml."""
+    for name in list(os.environ):
+        if name.startswith("STOCKPIPE_") and not name.startswith("STOCKPIPE_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("STOCKPIPE_CONFIG", str(tmp_path / "no-such-stockpipe.toml"))
+    return
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    """Settings on a fresh data folder (embedded broker unless a test sets bootstrap servers)."""
+    return Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
