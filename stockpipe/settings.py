@@ -69,6 +69,13 @@ class KafkaSettings(BaseModel):
         description="extra librdkafka options passed through verbatim (JSON object)",
     )
     message_max_bytes: int = Field(default=1_000_000, ge=1000)
+    embedded_storage: str = Field(
+        default="memory://tansu/",
+        description="storage engine of the embedded broker: memory://tansu/ or s3://BUCKET/",
+    )
+    embedded_cluster_id: str | None = Field(
+        default=None, description="embedded broker cluster id; default: a new one per start"
+    )
 
     @field_validator("topic")
     @classmethod

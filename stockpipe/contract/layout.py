@@ -2,7 +2,7 @@
 
 Lake (``Settings.lake_root``, a URI)::
 
-    bronze/<topic>/ingest_date=YYYY-MM-DD/<topic>+<partition>+<first>+<last>.parquet
+    bronze/<topic>/ingest_date=YYYY-MM-DD/<topic>+<cluster>+<partition>+<first>+<last>.parquet
     bronze/_manifest/<topic>/<batch file name>.json      one entry per published file
     silver/stock_prices/trade_date=YYYY-MM-DD/*.parquet   clean bars (see docs/architecture.md)
     silver/quarantine/ingest_date=YYYY-MM-DD/*.parquet    rejected records with reasons
@@ -18,6 +18,7 @@ Local data folder (``Settings.data_dir``)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,29 +28,43 @@ if TYPE_CHECKING:
 
 BATCH_SUFFIX = ".parquet"
 _BATCH_RE = re.compile(
-    r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d{5})\+(?P<first>\d{20})\+(?P<last>\d{20})\.parquet$"
+    r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<cluster>[0-9a-f]{12})\+(?P<partition>\d{5})"
+    r"\+(?P<first>\d{20})\+(?P<last>\d{20})\.parquet$"
 )
+
+
+def cluster_tag(cluster_id: str) -> str:
+    """12 hex chars naming a Kafka cluster in file names (offsets only mean something per cluster)."""
+    return hashlib.sha1(cluster_id.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 @dataclass(frozen=True, order=True)
 class BatchId:
-    """One partition's contiguous offset range ``[first, last]`` — the identity of a raw file."""
+    """One partition's contiguous offset range ``[first, last]`` — the identity of a raw file.
+
+    ``cluster`` is ``cluster_tag(<Kafka cluster id>)``: offsets restart on a new cluster (or a
+    restarted in-memory embedded broker), so the cluster is part of a record's identity.
+    """
 
     topic: str
+    cluster: str
     partition: int
     first: int
     last: int
 
     @property
     def file_name(self) -> str:
-        return f"{self.topic}+{self.partition:05d}+{self.first:020d}+{self.last:020d}{BATCH_SUFFIX}"
+        return (
+            f"{self.topic}+{self.cluster}+{self.partition:05d}"
+            f"+{self.first:020d}+{self.last:020d}{BATCH_SUFFIX}"
+        )
 
     @classmethod
     def parse(cls, name: str) -> BatchId:
         m = _BATCH_RE.match(name.rsplit("/", 1)[-1])
         if not m:
             raise ValueError(f"{name!r} is not a stockpipe batch file name")
-        return cls(m["topic"], int(m["partition"]), int(m["first"]), int(m["last"]))
+        return cls(m["topic"], m["cluster"], int(m["partition"]), int(m["first"]), int(m["last"]))
 
 
 def raw_record_schema() -> pa.Schema:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from stockpipe.contract import BAR_FIELDS, Bar, arrow_schema, dbt_source_columns, json_schema
-from stockpipe.contract.layout import BatchId
+from stockpipe.contract.layout import BatchId, cluster_tag
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "bar.schema.json"
 EST = timezone(timedelta(hours=-5))
@@ -79,10 +79,13 @@ def test_every_derivation_has_every_field_in_order() -> None:
 
 
 def test_batch_file_names_round_trip_and_sort_by_offset() -> None:
-    a = BatchId("stock-prices", 2, 0, 99)
-    b = BatchId("stock-prices", 2, 100, 1_000_000)
+    tag = cluster_tag("tansu_cluster")
+    assert len(tag) == 12
+    assert tag != cluster_tag("another-cluster")
+    a = BatchId("stock-prices", tag, 2, 0, 99)
+    b = BatchId("stock-prices", tag, 2, 100, 1_000_000)
     assert BatchId.parse(a.file_name) == a
     assert BatchId.parse("some/dir/" + b.file_name) == b
     assert sorted([b.file_name, a.file_name]) == [a.file_name, b.file_name]
     with pytest.raises(ValueError):
-        BatchId.parse("stock-prices+2+0+99.parquet")
+        BatchId.parse(f"stock-prices+{tag}+2+0+99.parquet")
