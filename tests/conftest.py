@@ -10,7 +10,12 @@ import pytest
 
 from stockpipe.settings import Settings
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.spark", "tests.fixtures.warehouse"]
+pytest_plugins = [
+    "tests.fixtures.kafka",
+    "tests.fixtures.spark",
+    "tests.fixtures.warehouse",
+    "tests.fixtures.airflow",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "test-artifacts"

@@ -1,1 +1,162 @@
-"""CLI commands for the pipeline stage (registered on stockpipe.cli.app.app)."""
+"""``stockpipe run`` (the seven seed steps end to end) and ``stockpipe status``."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.progress import TaskID
+
+from stockpipe.cli.app import app
+from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_table
+from stockpipe.errors import StepFailedError
+from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
+from stockpipe.settings import get_settings
+
+
+class RichReporter:
+    """Renders each step as a progress row with its count, rate and elapsed time."""
+
+    def __init__(self) -> None:
+        self.progress = progress()
+        self.tasks: dict[str, TaskID] = {}
+        self.started: dict[str, float] = {}
+        self.done: dict[str, int] = {}
+
+    def start(self, step: str, total: int | None) -> None:
+        self.started[step] = time.perf_counter()
+        self.done[step] = 0
+        self.tasks[step] = self.progress.add_task(step, total=total, rate="")
+
+    def advance(self, step: str, n: int) -> None:
+        self.done[step] += n
+        seconds = time.perf_counter() - self.started[step]
+        self.progress.update(self.tasks[step], advance=n, rate=rate_text(self.done[step], seconds, "rows"))
+
+    def finish(self, step: str, result: StepResult) -> None:
+        task = self.tasks.get(step)
+        if task is None:
+            return
+        counts = ", ".join(f"{k}={v:,}" for k, v in result.counts.items())
+        total = self.progress.tasks[self.tasks[step]].total
+        self.progress.update(
+            task, description=f"{step} [dim]{counts}[/]", total=total or 1, completed=total or 1
+        )
+
+
+def _parse_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _summary(results: list[StepResult], settings: Any) -> None:
+    from stockpipe.orchestration.status import layer_counts
+
+    console.print(
+        grid_table(
+            "Steps",
+            ["step", "seconds", "counts"],
+            [
+                (r.step, f"{r.seconds:.1f}", ", ".join(f"{k}={v:,}" for k, v in r.counts.items()))
+                for r in results
+            ],
+        )
+    )
+    layers = layer_counts(settings)
+    rows: list[tuple[str, Any]] = [
+        ("bronze records", layers.bronze_records),
+        ("silver rows", layers.silver_rows),
+        ("quarantined records", layers.quarantine_rows),
+        ("warehouse raw.stock_prices rows", layers.warehouse_raw_rows),
+        ("gold fact_stock rows", layers.gold_fact_rows),
+    ]
+    rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
+    by_step = {r.step: r for r in results}
+    for step in ("build_Models", "quality_Models_test"):
+        if step in by_step:
+            rows.append((f"dbt {step}: passed", by_step[step].counts.get("passed", 0)))
+    where = (
+        str(settings.duckdb_path)
+        if settings.warehouse.kind == "duckdb"
+        else f"snowflake {settings.snowflake.database}"
+    )
+    rows += [
+        ("warehouse", where),
+        ("lake", settings.lake_root),
+        (
+            "dashboard",
+            f"stockpipe dashboard -> http://{settings.dashboard.host}:{settings.dashboard.port}",
+        ),
+    ]
+    console.print(summary_table("stockpipe run", rows))
+
+
+@app.command("run")
+def run_cmd(
+    source: Annotated[str, typer.Option(help="simulator | replay | alphavantage")] = "simulator",
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
+    n_symbols: Annotated[int, typer.Option(help="simulator: how many default symbols")] = 20,
+    start: Annotated[str | None, typer.Option(help="first trading day YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="last trading day YYYY-MM-DD")] = None,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
+    file: Annotated[list[str] | None, typer.Option(help="replay: input file (repeatable)")] = None,
+    steps: Annotated[str | None, typer.Option(help="comma-separated subset of the seven step ids")] = None,
+) -> None:
+    """Run the whole pipeline: the seed's seven steps, in order, on the configured engines.
+
+    Kafka_Producer >> Kafka_Consumer >> Upload_to_HDFS >> Spark_Cleaning_Job >>
+    Upload_to_Snowflake >> build_Models >> quality_Models_test. With no Kafka configured it
+    starts the embedded broker. Exits non-zero at the first failed step, naming it.
+
+    Example:  stockpipe run --symbols AAPL,MSFT,NVDA --start 2024-03-04 --end 2024-03-08
+    """
+    settings = get_settings()
+    options = RunOptions(
+        source=source,
+        symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else (),
+        n_symbols=n_symbols,
+        start=_parse_date(start),
+        end=_parse_date(end),
+        seed=seed,
+        paths=tuple(file or ()),
+    )
+    chosen = STEP_NAMES
+    if steps:
+        chosen = tuple(s.strip() for s in steps.split(","))
+        unknown = sorted(set(chosen) - set(STEP_NAMES))
+        if unknown:
+            raise typer.BadParameter(f"unknown step(s) {unknown}; the steps are {list(STEP_NAMES)}")
+    reporter = RichReporter()
+    started = time.perf_counter()
+    try:
+        with reporter.progress:
+            results = run_pipeline(settings, options, reporter, steps=chosen)
+    except StepFailedError:
+        console.print(f"[red]stopped after {time.perf_counter() - started:.1f}s[/]")
+        raise
+    _summary(results, settings)
+    console.print(f"[green]pipeline finished in {time.perf_counter() - started:.1f}s[/]")
+
+
+@app.command("status")
+def status_cmd() -> None:
+    """Show rows per layer, quarantine by rule and the last run.
+
+    Example:  stockpipe status
+    """
+    from stockpipe.orchestration.status import layer_counts, read_last_run
+
+    settings = get_settings()
+    layers = layer_counts(settings)
+    rows: list[tuple[str, Any]] = [
+        ("bronze records", layers.bronze_records),
+        ("silver rows", layers.silver_rows),
+        ("quarantined records", layers.quarantine_rows),
+        ("warehouse raw rows", layers.warehouse_raw_rows),
+        ("gold fact_stock rows", layers.gold_fact_rows),
+    ]
+    last = read_last_run(settings)
+    if last:
+        rows.append(("last run finished", last.get("finished_at", "?")))
+    console.print(summary_table("stockpipe status", rows))

@@ -1,0 +1,291 @@
+"""The seven steps of the seed's DAG as ordinary functions, in one place.
+
+``Kafka_Producer >> Kafka_Consumer >> Upload_to_HDFS >> Spark_Cleaning_Job >>
+Upload_to_Snowflake >> build_Models >> quality_Models_test``
+
+The CLI (``stockpipe run``), the streaming loop and the Airflow DAG all call these; no logic
+lives only in one of them. Each step takes the settings and the run options and returns a
+``StepResult``; a step that fails raises ``StepFailedError`` naming itself and the cause.
+Stage libraries are imported inside the steps, so importing this module is cheap (the DAG
+file imports it at parse time).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from stockpipe.errors import StepFailedError, StockpipeError
+from stockpipe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STEP_NAMES: tuple[str, ...] = (
+    "Kafka_Producer",
+    "Kafka_Consumer",
+    "Upload_to_HDFS",
+    "Spark_Cleaning_Job",
+    "Upload_to_Snowflake",
+    "build_Models",
+    "quality_Models_test",
+)
+
+
+class Reporter(Protocol):
+    """Progress sink. The CLI renders it with Rich; the DAG and tests pass ``NullReporter``."""
+
+    def start(self, step: str, total: int | None) -> None: ...
+    def advance(self, step: str, n: int) -> None: ...
+    def finish(self, step: str, result: StepResult) -> None: ...
+
+
+class NullReporter:
+    def start(self, step: str, total: int | None) -> None:
+        pass
+
+    def advance(self, step: str, n: int) -> None:
+        pass
+
+    def finish(self, step: str, result: StepResult) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to produce. Defaults: one full trading day of 1-minute bars for 20 symbols."""
+
+    source: str = "simulator"
+    symbols: tuple[str, ...] = ()
+    n_symbols: int = 20
+    start: date | None = None
+    end: date | None = None
+    seed: int = 42
+    interval: str = "1min"
+    paths: tuple[str, ...] = ()
+    symbol: str | None = None
+    limit: int | None = None
+
+    def trading_days(self) -> tuple[date, date]:
+        """The explicit range, or the latest complete NYSE session before today."""
+        if self.start is not None:
+            return self.start, self.end or self.start
+        from stockpipe.sources.calendar import latest_complete_session
+
+        day = latest_complete_session(datetime.now(UTC))
+        return day, day
+
+
+@dataclass
+class StepResult:
+    step: str
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+StepFn = Callable[[Settings, RunOptions, Reporter], StepResult]
+
+
+def resolve_kafka(settings: Settings) -> Settings:
+    """Settings with concrete bootstrap servers: the configured cluster, or the embedded broker."""
+    from stockpipe.ingest.broker import ensure_bootstrap
+    from stockpipe.ingest.topics import ensure_topic
+
+    servers = ensure_bootstrap(settings)
+    resolved = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": servers})}
+    )
+    ensure_topic(resolved)
+    return resolved
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, prefixed with its type, for a one-sentence error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _progress(reporter: Reporter, step: str) -> Callable[[int], None]:
+    return lambda n: reporter.advance(step, n)
+
+
+def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """Send the source's bars to the topic (idempotent producer)."""
+    from stockpipe.ingest.producer import produce_bars
+    from stockpipe.sources import SourceOptions, build_source
+    from stockpipe.sources.companies import default_symbols
+
+    step = "Kafka_Producer"
+    first, last = options.trading_days()
+    symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
+    from pathlib import Path
+
+    source = build_source(
+        options.source,
+        settings,
+        SourceOptions(
+            symbols=tuple(symbols),
+            start=first,
+            end=last,
+            interval=options.interval,
+            seed=options.seed,
+            paths=tuple(Path(p) for p in options.paths),
+            symbol=options.symbol,
+            limit=options.limit,
+        ),
+    )
+    reporter.start(step, source.estimated_count())
+    result = produce_bars(settings, source.bars(), on_progress=_progress(reporter, step))
+    if result.failed:
+        raise StepFailedError(
+            step,
+            f"{result.failed} of {result.sent + result.failed} messages were not delivered "
+            f"({result.first_error})",
+        )
+    return StepResult(
+        step,
+        counts={"bars_sent": result.sent},
+        details={"first_day": first.isoformat(), "last_day": last.isoformat()},
+    )
+
+
+def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """Drain the topic into the spool (files fsynced before offsets are committed)."""
+    from stockpipe.ingest.consumer import consume_to_spool
+
+    step = "Kafka_Consumer"
+    reporter.start(step, None)
+    result = consume_to_spool(settings, on_progress=_progress(reporter, step))
+    return StepResult(step, counts={"records": result.records, "files": result.files})
+
+
+def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """Publish spool files into bronze (atomic, idempotent, manifested)."""
+    from stockpipe.lake.bronze import upload_spool
+
+    step = "Upload_to_HDFS"
+    reporter.start(step, None)
+    result = upload_spool(settings, on_progress=_progress(reporter, step))
+    return StepResult(
+        step,
+        counts={
+            "files": result.files,
+            "records": result.records,
+            "already_in_bronze": result.skipped_existing,
+        },
+    )
+
+
+def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """Bronze -> silver with validation, quarantine and deduplication."""
+    from stockpipe.transform.job import run_clean, write_companies
+    from stockpipe.transform.session import get_spark
+
+    step = "Spark_Cleaning_Job"
+    reporter.start(step, None)
+    spark = get_spark(settings)
+    write_companies(settings, spark)
+    result = run_clean(settings, spark=spark, on_progress=_progress(reporter, step))
+    return StepResult(
+        step,
+        counts={
+            "bronze_records": result.bronze_records,
+            "silver_rows": result.silver_rows_written,
+            "quarantined": result.quarantined,
+        },
+        details={"by_rule": dict(result.by_rule), "partitions": list(result.partitions_rewritten)},
+    )
+
+
+def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """Silver -> the warehouse's raw schema, changed partitions only, one transaction."""
+    from stockpipe.warehouse.loader import run_load
+
+    step = "Upload_to_Snowflake"
+    reporter.start(step, None)
+    result = run_load(settings, on_progress=_progress(reporter, step))
+    return StepResult(
+        step,
+        counts={
+            "rows_loaded": result.rows_loaded,
+            "partitions_loaded": result.partitions_loaded,
+            "partitions_unchanged": result.partitions_skipped,
+        },
+    )
+
+
+def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) -> StepResult:
+    from stockpipe.warehouse.dbt_runner import run_quality, run_transform
+
+    reporter.start(step, None)
+    result = run_quality(settings) if quality else run_transform(settings)
+    if not result.success:
+        failed = ", ".join(result.failed_nodes[:5]) or "see the dbt log"
+        raise StepFailedError(step, f"dbt reported failures: {failed}")
+    return StepResult(step, counts={"passed": result.passed, "failed": 0})
+
+
+def build_models(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """dbt: build the gold models (staging, dims, fact, marts)."""
+    return _dbt_step("build_Models", settings, reporter, quality=False)
+
+
+def quality_models_test(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """dbt: run the data tests and source freshness."""
+    return _dbt_step("quality_Models_test", settings, reporter, quality=True)
+
+
+STEPS: dict[str, StepFn] = {
+    "Kafka_Producer": kafka_producer,
+    "Kafka_Consumer": kafka_consumer,
+    "Upload_to_HDFS": upload_to_lake,
+    "Spark_Cleaning_Job": spark_cleaning,
+    "Upload_to_Snowflake": load_warehouse,
+    "build_Models": build_models,
+    "quality_Models_test": quality_models_test,
+}
+KAFKA_STEPS = frozenset({"Kafka_Producer", "Kafka_Consumer"})
+
+
+def run_step(
+    name: str,
+    settings: Settings,
+    options: RunOptions | None = None,
+    reporter: Reporter | None = None,
+) -> StepResult:
+    """Run one step by its seed task id, timing it and naming it in any failure."""
+    options = options or RunOptions()
+    reporter = reporter or NullReporter()
+    fn = STEPS[name]
+    started = time.perf_counter()
+    try:
+        if name in KAFKA_STEPS:
+            settings = resolve_kafka(settings)
+        result = fn(settings, options, reporter)
+    except StepFailedError:
+        raise
+    except StockpipeError as exc:
+        raise StepFailedError(name, str(exc)) from exc
+    except Exception as exc:  # engine errors (Spark, dbt, drivers): one sentence, full trace in the log
+        log.exception("step %s failed", name)
+        raise StepFailedError(name, one_line(exc)) from exc
+    result.seconds = time.perf_counter() - started
+    reporter.finish(name, result)
+    return result
+
+
+def run_pipeline(
+    settings: Settings,
+    options: RunOptions | None = None,
+    reporter: Reporter | None = None,
+    steps: tuple[str, ...] = STEP_NAMES,
+) -> list[StepResult]:
+    """Run the steps in the seed's order under the data folder's lock; stop at the first failure."""
+    from stockpipe.orchestration.lock import pipeline_lock
+
+    with pipeline_lock(settings):
+        return [run_step(name, settings, options, reporter) for name in steps]

@@ -1,0 +1,102 @@
+"""What is where: row counts per layer, from the stores themselves (not from run logs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from stockpipe.contract.layout import silver_dir
+from stockpipe.settings import Settings
+
+
+@dataclass
+class LayerCounts:
+    bronze_records: int = 0
+    silver_rows: int = 0
+    quarantine_rows: int = 0
+    warehouse_raw_rows: int | None = None
+    gold_fact_rows: int | None = None
+    quarantine_by_rule: dict[str, int] = field(default_factory=dict)
+
+
+def _parquet_rows(settings: Settings, dataset: str) -> int:
+    import pyarrow.dataset as ds
+
+    from stockpipe.lake.fs import filesystem
+
+    fs, root = filesystem(settings)
+    path = silver_dir(root, dataset)
+    if not fs.exists(path):
+        return 0
+    return int(ds.dataset(path, format="parquet", filesystem=fs, partitioning="hive").count_rows())
+
+
+def _bronze_records(settings: Settings) -> int:
+    from stockpipe.lake.bronze import read_manifest
+
+    return sum(entry.records for entry in read_manifest(settings))
+
+
+def _quarantine_by_rule(settings: Settings) -> dict[str, int]:
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from stockpipe.lake.fs import filesystem
+
+    fs, root = filesystem(settings)
+    path = silver_dir(root, "quarantine")
+    if not fs.exists(path):
+        return {}
+    table = ds.dataset(path, format="parquet", filesystem=fs, partitioning="hive").to_table(
+        columns=["failed_rules"]
+    )
+    if table.num_rows == 0:
+        return {}
+    counts = pc.value_counts(pc.list_flatten(table["failed_rules"]))
+    return {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}
+
+
+def _warehouse_counts(settings: Settings) -> tuple[int | None, int | None]:
+    from stockpipe.warehouse.connect import scalar_or_none
+
+    raw = scalar_or_none(settings, settings.warehouse.raw_schema, "stock_prices")
+    gold = scalar_or_none(settings, settings.warehouse.gold_schema, "fact_stock")
+    return raw, gold
+
+
+def layer_counts(settings: Settings) -> LayerCounts:
+    raw, gold = _warehouse_counts(settings)
+    return LayerCounts(
+        bronze_records=_bronze_records(settings),
+        silver_rows=_parquet_rows(settings, "stock_prices"),
+        quarantine_rows=_parquet_rows(settings, "quarantine"),
+        warehouse_raw_rows=raw,
+        gold_fact_rows=gold,
+        quarantine_by_rule=_quarantine_by_rule(settings),
+    )
+
+
+def write_last_run(settings: Settings, summary: dict[str, Any]) -> None:
+    """Record the last run's summary (for ``stockpipe status`` and the dashboard)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.state_dir / "last_run.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"finished_at": datetime.now(UTC).isoformat(), **summary}, indent=2))
+    tmp.replace(path)
+
+
+def read_last_run(settings: Settings) -> dict[str, Any] | None:
+    path = settings.state_dir / "last_run.json"
+    if not path.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return data
+
+
+def counts_as_dict(counts: LayerCounts) -> dict[str, Any]:
+    return asdict(counts)
