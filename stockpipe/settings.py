@@ -161,6 +161,18 @@ class WarehouseSettings(BaseModel):
         return validate_identifier(v, "schema name")
 
 
+def _default_dbt_project() -> Path:
+    """The repo's (or image's) ``dbt/`` folder next to the ``stockpipe`` package, else ``./dbt``."""
+    beside_package = Path(__file__).resolve().parents[1] / "dbt"
+    return beside_package if (beside_package / "dbt_project.yml").exists() else Path("dbt").resolve()
+
+
+class DbtSettings(BaseModel):
+    project_dir: Path = Field(default_factory=_default_dbt_project)
+    threads: int = Field(default=2, ge=1)
+    target: str | None = Field(default=None, description="default: the warehouse kind")
+
+
 class AlphaVantageSettings(BaseModel):
     api_key: SecretStr | None = None
     base_url: str = "https://www.alphavantage.co/query"
@@ -200,6 +212,7 @@ class Settings(BaseSettings):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     snowflake: SnowflakeSettings = Field(default_factory=SnowflakeSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
     alphavantage: AlphaVantageSettings = Field(default_factory=AlphaVantageSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
