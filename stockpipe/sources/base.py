@@ -33,6 +33,7 @@ class SourceOptions:
     symbol: str | None = None  # replay: the symbol when the file has no symbol column
     column_map: dict[str, str] = field(default_factory=dict)  # replay generic CSV: contract->file
     limit: int | None = None  # stop after this many bars
+    on_error: str = "raise"  # replay: "raise" or "skip-and-report" (bad rows collected in .errors)
 
 
 class Source(ABC):
