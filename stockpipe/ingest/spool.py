@@ -1,0 +1,165 @@
+"""The spool: durable, atomically named Parquet batch files waiting for upload to bronze.
+
+A batch file is written to a hidden temp name, fsynced, renamed to ``BatchId.file_name``
+and the directory fsynced, so a file under its final name is always complete. The
+Kafka cluster id is stored in the file's key-value metadata (``stockpipe.cluster_id``)
+so the upload can record it without asking the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stockpipe.contract.layout import BATCH_SUFFIX, BatchId
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+CLUSTER_ID_KEY = b"stockpipe.cluster_id"
+COMPRESSION = "zstd"
+
+
+@dataclass
+class PartitionBuffer:
+    """Records of one partition, in offset order, not yet written."""
+
+    offsets: list[int] = field(default_factory=list)
+    timestamps: list[int | None] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
+    started: float = 0.0  # monotonic time of the first buffered record
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def clear(self) -> None:
+        self.offsets.clear()
+        self.timestamps.clear()
+        self.keys.clear()
+        self.values.clear()
+
+    def extend(
+        self,
+        offsets: list[int],
+        timestamps: list[int | None],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+    ) -> None:
+        """Append records given as columns (offsets ascending, after the buffered ones)."""
+        self.offsets.extend(offsets)
+        self.timestamps.extend(timestamps)
+        self.keys.extend(keys)
+        self.values.extend(values)
+
+    def take(self, count: int) -> PartitionBuffer:
+        """Remove and return the first ``count`` records (the rest stay buffered)."""
+        head = PartitionBuffer(
+            self.offsets[:count],
+            self.timestamps[:count],
+            self.keys[:count],
+            self.values[:count],
+            self.started,
+        )
+        del self.offsets[:count], self.timestamps[:count], self.keys[:count], self.values[:count]
+        return head
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def batch_table(topic: str, partition: int, buf: PartitionBuffer, cluster_id: str) -> pa.Table:
+    """The buffered records as an Arrow table with ``layout.raw_record_schema()``."""
+    import pyarrow as pa
+
+    from stockpipe.contract.layout import raw_record_schema
+
+    n = len(buf)
+    schema = raw_record_schema().with_metadata({CLUSTER_ID_KEY: cluster_id.encode()})
+    columns = [
+        pa.repeat(pa.scalar(topic, pa.string()), n),
+        pa.repeat(pa.scalar(partition, pa.int32()), n),
+        pa.array(buf.offsets, pa.int64()),
+        pa.array(buf.timestamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        pa.array(buf.keys, pa.binary()),
+        pa.array(buf.values, pa.binary()),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def write_batch(spool_dir: Path, batch: BatchId, table: pa.Table) -> Path:
+    """Write ``table`` durably under ``batch.file_name`` (temp file, fsync, rename, dir fsync)."""
+    import pyarrow.parquet as pq
+
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    final = spool_dir / batch.file_name
+    tmp = spool_dir / f"{TEMP_PREFIX}{batch.file_name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression=COMPRESSION)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    fsync_dir(spool_dir)
+    return final
+
+
+def spool_files(spool_dir: Path) -> list[Path]:
+    """Complete batch files in the spool, sorted by name (temp files excluded)."""
+    if not spool_dir.is_dir():
+        return []
+    return sorted(
+        p for p in spool_dir.iterdir() if p.name.endswith(BATCH_SUFFIX) and not p.name.startswith(TEMP_PREFIX)
+    )
+
+
+def clean_temp_files(spool_dir: Path) -> int:
+    """Delete temp files a crashed writer left behind; returns how many."""
+    if not spool_dir.is_dir():
+        return 0
+    removed = 0
+    for p in spool_dir.iterdir():
+        if p.name.startswith(TEMP_PREFIX) and p.name.endswith(TEMP_SUFFIX):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def spool_batches(spool_dir: Path) -> list[BatchId]:
+    """Batch ids of the complete spool files (names that do not parse are ignored)."""
+    out = []
+    for p in spool_files(spool_dir):
+        try:
+            out.append(BatchId.parse(p.name))
+        except ValueError:
+            continue
+    return out
+
+
+def highest_offsets(batches: Iterable[BatchId], topic: str, cluster: str) -> dict[int, int]:
+    """Per partition, the highest last offset among ``batches`` of ``topic`` on ``cluster``."""
+    best: dict[int, int] = {}
+    for b in batches:
+        if b.topic == topic and b.cluster == cluster and b.last > best.get(b.partition, -1):
+            best[b.partition] = b.last
+    return best
+
+
+def file_cluster_id(path: Any) -> str | None:
+    """The Kafka cluster id stored in a batch file's metadata (None for foreign files)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(CLUSTER_ID_KEY)
+    return raw.decode() if raw else None

@@ -1,0 +1,108 @@
+"""Idempotent creation of the bars topic, with a bounded wait for an unreachable cluster."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stockpipe.errors import BrokerUnavailableError, ConfigError
+
+if TYPE_CHECKING:
+    from stockpipe.settings import Settings
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """The topic as the cluster reports it after ``ensure_topic``."""
+
+    bootstrap: str
+    topic: str
+    partitions: int
+    created: bool
+    cluster_id: str
+
+
+def connect_admin(settings: Settings, bootstrap: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[Any, Any]:
+    """An ``AdminClient`` and the cluster metadata, or ``BrokerUnavailableError`` within ``timeout``."""
+    from confluent_kafka.admin import AdminClient
+
+    from stockpipe.ingest.client import admin_config
+
+    errors: list[str] = []
+
+    def on_error(err: Any) -> None:
+        errors.append(str(err.str() if hasattr(err, "str") else err))
+
+    conf = admin_config(settings, bootstrap)
+    conf["error_cb"] = on_error
+    conf.setdefault("log_level", 0)
+    admin = AdminClient(conf)
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:  # bounded retries, never a hang
+        try:
+            md = admin.list_topics(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            return admin, md
+        except Exception as exc:
+            last = exc
+            time.sleep(0.2)
+    reason = errors[-1] if errors else str(last or "no answer")
+    raise BrokerUnavailableError(
+        f"Cannot reach the Kafka cluster at {bootstrap} within {timeout:.0f} s ({reason})."
+    )
+
+
+def ensure_topic(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> TopicInfo:
+    """Create ``settings.kafka.topic`` if missing (partitions and replication from settings).
+
+    Safe to call from every command and from several processes at once: an existing topic
+    (or one created concurrently) is accepted as is.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    from stockpipe.ingest.broker import ensure_bootstrap
+
+    bootstrap = ensure_bootstrap(settings)
+    topic = settings.kafka.topic
+    admin, md = connect_admin(settings, bootstrap, timeout)
+    cluster = str(md.cluster_id or "")
+    existing = md.topics.get(topic)
+    if existing is not None and existing.error is None:
+        return TopicInfo(bootstrap, topic, len(existing.partitions), False, cluster)
+    new = NewTopic(topic, settings.kafka.partitions, settings.kafka.replication_factor)
+    created = True
+    try:
+        admin.create_topics([new], request_timeout=timeout)[topic].result(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        code = err.code() if isinstance(err, KafkaError) else None
+        if code == KafkaError.TOPIC_ALREADY_EXISTS:
+            created = False
+        elif code == KafkaError.INVALID_REPLICATION_FACTOR:
+            raise ConfigError(
+                f"Topic {topic!r} cannot be created with replication factor "
+                f"{settings.kafka.replication_factor} on the cluster at {bootstrap}."
+            ) from exc
+        else:
+            raise BrokerUnavailableError(f"Creating topic {topic!r} on {bootstrap} failed: {err}.") from exc
+    except Exception as exc:  # timeouts surface as concurrent.futures errors
+        raise BrokerUnavailableError(f"Creating topic {topic!r} on {bootstrap} failed: {exc}.") from exc
+    partitions = _wait_partitions(admin, topic, timeout)
+    return TopicInfo(bootstrap, topic, partitions, created, cluster)
+
+
+def _wait_partitions(admin: Any, topic: str, timeout: float) -> int:
+    """Wait until the new topic shows up in metadata; return its partition count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(topic=topic, timeout=timeout)
+        meta = md.topics.get(topic)
+        if meta is not None and meta.error is None and meta.partitions:
+            return len(meta.partitions)
+        if time.monotonic() > deadline:
+            raise BrokerUnavailableError(f"Topic {topic!r} was created but never appeared in metadata.")
+        time.sleep(0.1)
