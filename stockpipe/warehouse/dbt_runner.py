@@ -1,0 +1,374 @@
+"""Run the dbt project (``dbt/``) in-process through ``dbt.cli.main.dbtRunner``.
+
+Two steps, matching the seed's DAG (``build_Models`` then ``quality_Models_test``):
+
+- ``run_transform`` = ``dbt build --exclude-resource-type test``: seeds, models and snapshots in
+  dependency order (incremental ``fact_stock`` included), no data tests.
+- ``run_quality`` = ``dbt source freshness`` + ``dbt test``: every data test (generic and
+  singular) and the source freshness thresholds, against what ``transform`` built.
+
+Profiles are generated from settings at run time into ``<state_dir>/dbt/profiles.yml`` (targets
+``duckdb`` and, when configured, ``snowflake``). Secrets never reach the file: the profile says
+``{{ env_var('DBT_ENV_SECRET_…') }}`` and the value is put in the environment only for the
+duration of the dbtRunner call. dbt's target and log folders also live under ``<state_dir>/dbt``.
+Every node result is also appended to ``raw.dbt_results``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stockpipe.errors import StockpipeError
+from stockpipe.warehouse import tables
+from stockpipe.warehouse.dbt_sources import DBT_PROJECT_DIR
+
+if TYPE_CHECKING:
+    from stockpipe.settings import Settings
+
+SECRET_PASSWORD_ENV = "DBT_ENV_SECRET_STOCKPIPE_SNOWFLAKE_PASSWORD"  # noqa: S105 - a variable name
+SECRET_PASSPHRASE_ENV = "DBT_ENV_SECRET_STOCKPIPE_SNOWFLAKE_KEY_PASSPHRASE"  # noqa: S105 - a name
+PASSED = frozenset({"pass", "success"})
+FAILED = frozenset({"fail", "error", "runtime error"})
+
+
+class DbtRunError(StockpipeError):
+    """dbt could not run at all (bad project, profile or connection)."""
+
+
+@dataclass(frozen=True)
+class DbtNodeResult:
+    unique_id: str
+    name: str  # model / test / source name, e.g. fact_stock_ohlc_consistent
+    resource_type: str  # model, test, source, seed, snapshot
+    status: str  # success, pass, warn, fail, error, skipped, runtime error
+    message: str = ""
+    failures: int | None = None  # failing rows of a test
+
+
+@dataclass(frozen=True)
+class DbtProgress:
+    name: str
+    status: str
+    done: int
+    total: int | None
+
+
+@dataclass
+class DbtResult:
+    invocation: str  # transform | quality | docs
+    success: bool
+    nodes: list[DbtNodeResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def _with(self, statuses: frozenset[str]) -> list[DbtNodeResult]:
+        return [n for n in self.nodes if n.status in statuses]
+
+    @property
+    def passed(self) -> list[DbtNodeResult]:
+        return self._with(PASSED)
+
+    @property
+    def warned(self) -> list[DbtNodeResult]:
+        return self._with(frozenset({"warn"}))
+
+    @property
+    def failed(self) -> list[DbtNodeResult]:
+        return self._with(FAILED)
+
+    @property
+    def skipped(self) -> list[DbtNodeResult]:
+        return self._with(frozenset({"skipped"}))
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "passed": len(self.passed),
+            "warned": len(self.warned),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+        }
+
+
+ProgressCallback = Callable[[DbtProgress], None]
+
+
+# ---- profiles ----
+def dbt_dir(settings: Settings) -> Path:
+    return settings.state_dir / "dbt"
+
+
+def dbt_vars(settings: Settings) -> dict[str, str]:
+    """Project vars for the configured target (Snowflake names upper-case, as stored)."""
+    if settings.warehouse.kind == "snowflake":
+        sf = settings.snowflake
+        return {
+            "raw_schema": sf.raw_schema.upper(),
+            "gold_schema": sf.gold_schema.upper(),
+            "staging_schema": "STAGING",
+        }
+    wh = settings.warehouse
+    return {"raw_schema": wh.raw_schema, "gold_schema": wh.gold_schema, "staging_schema": "staging"}
+
+
+def _env_ref(name: str) -> str:
+    return '{{ env_var("' + name + '") }}'
+
+
+def profile_document(settings: Settings) -> dict[str, Any]:
+    """profiles.yml content: no secret values, only ``env_var`` references."""
+    outputs: dict[str, Any] = {
+        "duckdb": {
+            "type": "duckdb",
+            "path": str(settings.duckdb_path),
+            "schema": settings.warehouse.gold_schema,
+            "threads": 1,
+            "settings": {"TimeZone": "UTC"},
+        }
+    }
+    sf = settings.snowflake
+    if sf.account or settings.warehouse.kind == "snowflake":
+        out: dict[str, Any] = {
+            "type": "snowflake",
+            "account": sf.account or "",
+            "user": sf.user or "",
+            "database": sf.database.upper(),
+            "schema": sf.gold_schema.upper(),
+            "threads": 2,
+            "query_tag": "stockpipe",
+            "client_session_keep_alive": False,
+        }
+        for key in ("role", "warehouse", "host", "port"):
+            if getattr(sf, key) is not None:
+                out[key] = getattr(sf, key)
+        if sf.authenticator and not (sf.private_key_path and sf.authenticator.upper() == "SNOWFLAKE_JWT"):
+            out["authenticator"] = sf.authenticator  # key-pair needs none: dbt-snowflake infers it
+        if sf.host:
+            out["protocol"] = sf.protocol
+        if sf.private_key_path:
+            out["private_key_path"] = str(Path(sf.private_key_path).expanduser())
+            if sf.private_key_passphrase is not None:
+                out["private_key_passphrase"] = _env_ref(SECRET_PASSPHRASE_ENV)
+        elif sf.password is not None:
+            out["password"] = _env_ref(SECRET_PASSWORD_ENV)
+        outputs["snowflake"] = out
+    return {"stockpipe": {"target": settings.warehouse.kind, "outputs": outputs}}
+
+
+def write_profiles(settings: Settings) -> Path:
+    """Write ``<state_dir>/dbt/profiles.yml``; returns the profiles folder."""
+    import yaml  # type: ignore[import-untyped,unused-ignore]
+
+    folder = dbt_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "profiles.yml"
+    tmp = path.with_suffix(".yml.tmp")
+    tmp.write_text(yaml.safe_dump(profile_document(settings), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return folder
+
+
+def _secret_env(settings: Settings) -> dict[str, str]:
+    sf = settings.snowflake
+    env = {}
+    if sf.password is not None:
+        env[SECRET_PASSWORD_ENV] = sf.password.get_secret_value()
+    if sf.private_key_passphrase is not None:
+        env[SECRET_PASSPHRASE_ENV] = sf.private_key_passphrase.get_secret_value()
+    return env
+
+
+@contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# ---- invoking dbt ----
+def _common_args(settings: Settings, project_dir: Path) -> list[str]:
+    folder = write_profiles(settings)
+    return [
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(folder),
+        "--target", settings.warehouse.kind,
+        "--target-path", str(folder / "target"),
+        "--vars", json.dumps(dbt_vars(settings)),
+    ]  # fmt: skip
+
+
+def _quiet_flags() -> list[str]:
+    """Errors only on stdout, no colours, no usage statistics unless dbt's own env var asks."""
+    flags = ["--quiet", "--no-use-colors"]
+    if "DBT_SEND_ANONYMOUS_USAGE_STATS" not in os.environ:
+        flags.append("--no-send-anonymous-usage-stats")
+    return flags
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after an invocation.
+
+    Otherwise the file stays locked (other processes cannot open it) and this process cannot
+    open it with another configuration (e.g. read-only) until exit.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb not installed
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is not None:
+            env.close()
+        DuckDBConnectionManager._ENV = None
+
+
+def _freshness_message(result: Any) -> str:
+    """dbt leaves the message of a freshness result empty; say how old the newest row is."""
+    newest, age = getattr(result, "max_loaded_at", None), getattr(result, "age", None)
+    if newest is None or age is None:
+        return ""
+    if newest.year < 2:  # dbt's stand-in for "no rows"
+        return "no rows loaded yet"
+    return f"newest loaded_at {newest:%Y-%m-%d %H:%M:%S} UTC is {age / 3600:.1f} h old"
+
+
+def _node_results(result: Any) -> list[DbtNodeResult]:
+    nodes = []
+    for r in getattr(result, "results", None) or []:
+        node = r.node
+        resource_type = str(getattr(node.resource_type, "value", node.resource_type))
+        name = f"{node.source_name}.{node.name}" if resource_type == "source" else node.name
+        message = getattr(r, "message", None) or ""
+        if resource_type == "source" and not message:
+            message = _freshness_message(r)
+        nodes.append(
+            DbtNodeResult(
+                unique_id=node.unique_id,
+                name=name,
+                resource_type=resource_type,
+                status=str(getattr(r.status, "value", r.status)),
+                message=str(message),
+                failures=getattr(r, "failures", None),
+            )
+        )
+    return nodes
+
+
+def invoke(
+    settings: Settings,
+    command: list[str],
+    *,
+    project_dir: Path = DBT_PROJECT_DIR,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[bool, list[DbtNodeResult]]:
+    """Run one dbt command; returns (success, node results). ``DbtRunError`` if dbt cannot run."""
+    from dbt.cli.main import dbtRunner
+
+    done = 0
+    total: int | None = None
+
+    def callback(event: Any) -> None:
+        nonlocal done, total
+        name = event.info.name
+        if name == "LogStartLine":
+            total = int(event.data.total) or total
+        elif name == "NodeFinished" and on_progress:
+            done += 1
+            info = event.data.node_info
+            on_progress(DbtProgress(info.node_name, info.node_status, done, total))
+
+    args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
+    with _environment(_secret_env(settings)):
+        try:
+            res = dbtRunner(callbacks=[callback]).invoke([*args, *_quiet_flags()])
+        finally:
+            _release_duckdb()
+    if res.result is None or (res.exception is not None and not getattr(res.result, "results", None)):
+        cause = str(res.exception or "no result").strip().splitlines()[0].rstrip(".")
+        raise DbtRunError(f"dbt {' '.join(command)} could not run: {cause}.")
+    return bool(res.success), _node_results(res.result)
+
+
+def _record(settings: Settings, invocation: str, nodes: list[DbtNodeResult]) -> None:
+    """Append node results to ``raw.dbt_results`` (best effort is not enough: errors propagate)."""
+    from stockpipe.warehouse.base import connect_warehouse
+
+    run_at = datetime.now(UTC)
+    rows = [(run_at, invocation, n.unique_id, n.resource_type, n.status, n.message[:4000]) for n in nodes]
+    with connect_warehouse(settings) as wh:
+        wh.ensure_raw_tables()
+        wh.append(tables.DBT_RESULTS, rows)
+
+
+def _selection(select: str | list[str] | None) -> list[str]:
+    if not select:
+        return []
+    items = [select] if isinstance(select, str) else list(select)
+    return ["--select", *items]
+
+
+def run_transform(
+    settings: Settings,
+    *,
+    select: str | list[str] | None = None,
+    full_refresh: bool = False,
+    on_progress: ProgressCallback | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> DbtResult:
+    """``dbt build`` without data tests: build every model of the gold layer."""
+    from stockpipe.warehouse.base import connect_warehouse
+
+    started = time.perf_counter()
+    with connect_warehouse(settings) as wh:  # fail early and clearly; an empty warehouse builds empty
+        wh.ensure_raw_tables()
+    command = ["build", "--exclude-resource-type", "test", *_selection(select)]
+    if full_refresh:
+        command.append("--full-refresh")
+    ok, nodes = invoke(settings, command, project_dir=project_dir, on_progress=on_progress)
+    _record(settings, "transform", nodes)
+    return DbtResult(
+        "transform", ok and not any(n.status in FAILED for n in nodes), nodes, time.perf_counter() - started
+    )
+
+
+def run_quality(
+    settings: Settings,
+    *,
+    select: str | list[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> DbtResult:
+    """``dbt source freshness`` then ``dbt test``: every data test and freshness threshold."""
+    started = time.perf_counter()
+    fresh_ok, fresh = invoke(
+        settings, ["source", "freshness"], project_dir=project_dir, on_progress=on_progress
+    )
+    test_ok, tested = invoke(
+        settings, ["test", *_selection(select)], project_dir=project_dir, on_progress=on_progress
+    )
+    nodes = fresh + tested
+    _record(settings, "quality", nodes)
+    ok = fresh_ok and test_ok and not any(n.status in FAILED for n in nodes)
+    return DbtResult("quality", ok, nodes, time.perf_counter() - started)
+
+
+def run_docs(settings: Settings, *, project_dir: Path = DBT_PROJECT_DIR) -> Path:
+    """``dbt docs generate``; returns the folder holding index.html, manifest.json and catalog.json."""
+    ok, _ = invoke(settings, ["docs", "generate"], project_dir=project_dir)
+    target = dbt_dir(settings) / "target"
+    if not ok or not (target / "catalog.json").exists():
+        raise DbtRunError("dbt docs generate did not produce a catalog; see the dbt log in the state folder.")
+    return target

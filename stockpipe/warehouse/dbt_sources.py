@@ -1,0 +1,183 @@
+"""Generate ``dbt/models/staging/_sources.yml`` from the contract (a unit test keeps it in sync).
+
+The ``stock_prices`` columns come from ``stockpipe.contract.dbt_source_columns()`` (the bar
+contract) followed by the silver partition/lineage columns and ``loaded_at`` — the same
+order as the raw table (``stockpipe.warehouse.tables``).
+
+    python -m stockpipe.warehouse.dbt_sources          # rewrite the file
+    python -m stockpipe.warehouse.dbt_sources --check  # exit 1 when it is out of date
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from stockpipe.contract import INTERVALS, dbt_source_columns
+from stockpipe.warehouse import tables
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
+
+FRESHNESS = {"warn_after": {"count": 24, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
+
+_SILVER_DESCRIPTIONS: dict[str, str] = {
+    "trade_date": "Exchange-local (America/New_York) date of bar_ts; the silver partition",
+    "is_regular_session": "True when 09:30 <= local time < 16:00 on a weekday (daily bars: true)",
+    "kafka_topic": "Lineage: Kafka topic of the record",
+    "kafka_partition": "Lineage: Kafka partition of the record",
+    "kafka_offset": "Lineage: Kafka offset of the record",
+    "kafka_ts": "Lineage: Kafka record timestamp",
+    "ingest_date": "Lineage: bronze partition the record came from",
+    "bronze_file": "Lineage: bronze file name",
+    "loaded_at": "When the warehouse load that wrote this row started (UTC); drives source freshness",
+}
+_NOT_NULL = {
+    "symbol",
+    "interval",
+    "bar_ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "trade_date",
+    "loaded_at",
+}
+
+_COMPANY_DESCRIPTIONS: dict[str, str] = {
+    "symbol": "Ticker symbol",
+    "asset_type": "Asset type (e.g. Common Stock)",
+    "name": "Company name",
+    "description": "Company description",
+    "exchange": "Listing exchange",
+    "sector": "Sector",
+    "industry": "Industry",
+}
+
+
+def _stock_price_columns() -> list[dict[str, Any]]:
+    columns: list[dict[str, Any]] = [dict(c) for c in dbt_source_columns()]
+    contract_names = {c["name"] for c in columns}
+    for f in tables.raw_stock_prices_schema():
+        if f.name not in contract_names:
+            columns.append(
+                {
+                    "name": f.name,
+                    "description": _SILVER_DESCRIPTIONS[f.name],
+                    "data_type": tables.sql_type(f.type, "snowflake"),
+                }
+            )
+    for column in columns:
+        tests: list[Any] = []
+        if column["name"] in _NOT_NULL:
+            tests.append("not_null")
+        if column["name"] == "interval":
+            tests.append({"accepted_values": {"arguments": {"values": list(INTERVALS)}}})
+        if tests:
+            column["data_tests"] = tests
+    return columns
+
+
+def sources_document() -> dict[str, Any]:
+    """The ``_sources.yml`` document as data."""
+    companies = [
+        {"name": f.name, "description": _COMPANY_DESCRIPTIONS[f.name], "data_type": "varchar"}
+        for f in tables.silver_companies_schema()
+    ]
+    companies[0]["data_tests"] = ["not_null"]
+    quarantine = [
+        {
+            "name": "ingest_date",
+            "description": "Bronze partition of the rejected records",
+            "data_type": "date",
+            "data_tests": ["not_null"],
+        },
+        {
+            "name": "rule",
+            "description": "Validation rule name (snake_case, stable)",
+            "data_type": "varchar",
+            "data_tests": ["not_null"],
+        },
+        {
+            "name": "records",
+            "description": "Records that failed the rule (a record counts once per rule)",
+            "data_type": "bigint",
+            "data_tests": ["not_null"],
+        },
+    ]
+    stock_prices = {
+        "name": tables.STOCK_PRICES,
+        "description": "Clean bars from silver, one row per (symbol, interval, bar_ts).",
+        "config": {"loaded_at_field": "loaded_at", "freshness": FRESHNESS},
+        "data_tests": [
+            {
+                "unique_combination": {
+                    "name": "raw_stock_prices_one_row_per_bar",
+                    "arguments": {"combination_of_columns": ["symbol", "interval", "bar_ts"]},
+                }
+            },
+            {
+                "ohlc_consistent": {
+                    "name": "raw_stock_prices_ohlc_consistent",
+                    "arguments": {
+                        "open_column": "open",
+                        "high_column": "high",
+                        "low_column": "low",
+                        "close_column": "close",
+                    },
+                }
+            },
+        ],
+        "columns": _stock_price_columns(),
+    }
+    return {
+        "version": 2,
+        "sources": [
+            {
+                "name": "raw",
+                "description": "Tables written by `stockpipe load`.",
+                "schema": "{{ var('raw_schema', 'raw') }}",
+                "tables": [
+                    stock_prices,
+                    {
+                        "name": tables.COMPANIES,
+                        "description": "Companies reference data from silver.",
+                        "columns": companies,
+                    },
+                    {
+                        "name": tables.QUARANTINE_SUMMARY,
+                        "description": "Quarantine counts per ingest date and rule.",
+                        "columns": quarantine,
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def render_sources_yml() -> str:
+    import yaml  # type: ignore[import-untyped,unused-ignore]
+
+    header = "# Generated by `python -m stockpipe.warehouse.dbt_sources` from the contract. Do not edit.\n"
+    return header + yaml.safe_dump(sources_document(), sort_keys=False, width=110, allow_unicode=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    text = render_sources_yml()
+    if "--check" in args:
+        current = SOURCES_FILE.read_text(encoding="utf-8") if SOURCES_FILE.exists() else ""
+        if current != text:
+            print(f"{SOURCES_FILE} is out of date: run python -m stockpipe.warehouse.dbt_sources")
+            return 1
+        return 0
+    SOURCES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    SOURCES_FILE.write_text(text, encoding="utf-8")
+    print(f"wrote {SOURCES_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""``run_load``: load the silver partitions that changed since the last load, idempotently.
+
+Plan: list silver partitions and fingerprint them; compare with the load state; a partition
+whose fingerprint changed (or that is new, or that disappeared from silver) is "changed".
+Apply: in ONE warehouse transaction, delete the changed partitions from the raw tables, insert
+their current rows, append ``load_history``, commit. Only then is the load state written. A
+crash anywhere before the commit leaves the previous rows; a crash after it only makes the
+next load redo the same partitions — either way the tables end up with the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from stockpipe.warehouse import tables
+from stockpipe.warehouse.base import HistoryRow, NativeScan, TableChange, connect_warehouse
+from stockpipe.warehouse.silver import WHOLE_TABLE, Partition, SilverReader
+from stockpipe.warehouse.state import LoadState, read_state, state_path, write_state
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from stockpipe.settings import Settings
+    from stockpipe.warehouse.base import Warehouse
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Reported after each loaded partition (``done`` of ``total`` changed partitions)."""
+
+    table: str
+    partition_key: str
+    rows: int
+    done: int
+    total: int
+
+
+@dataclass
+class LoadResult:
+    partitions_loaded: int
+    partitions_skipped: int
+    rows_loaded: int
+    tables: dict[str, int]  # rows inserted per raw table
+    seconds: float
+    target: str = ""
+    history: list[HistoryRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    """How one silver dataset maps to a raw table."""
+
+    silver: str
+    table: str
+    partition_column: str | None
+
+
+DATASETS: tuple[_Dataset, ...] = (
+    _Dataset("stock_prices", tables.STOCK_PRICES, "trade_date"),
+    _Dataset("companies", tables.COMPANIES, None),
+    _Dataset("quarantine", tables.QUARANTINE_SUMMARY, "ingest_date"),
+)
+
+
+@dataclass
+class _Plan:
+    changes: list[TableChange]
+    new_state: dict[str, dict[str, str]]
+    skipped: int
+
+
+def _removed(key: str) -> Partition:
+    """A partition that disappeared from silver: delete its rows, insert none."""
+    value = None if key == WHOLE_TABLE else date.fromisoformat(key.split("=", 1)[1])
+    return Partition(key, value, ())
+
+
+def _reader_for(ds: _Dataset, reader: SilverReader, loaded_at: datetime) -> Callable[[Partition], pa.Table]:
+    if ds.table == tables.QUARANTINE_SUMMARY:
+        schema = tables.quarantine_summary_schema()
+        return lambda p: reader.quarantine_summary(p, schema)
+    if ds.table == tables.COMPANIES:
+        schema = tables.silver_companies_schema()
+        return lambda p: reader.read_normalized(p, schema, {})
+    schema = tables.raw_stock_prices_schema()
+    return lambda p: reader.read_normalized(p, schema, {"trade_date": p.value, "loaded_at": loaded_at})
+
+
+def _native_for(
+    ds: _Dataset, reader: SilverReader, loaded_at: datetime
+) -> Callable[[Partition], NativeScan | None] | None:
+    """Local stock_prices files may be scanned by the engine itself (DuckDB's read_parquet)."""
+    if ds.table != tables.STOCK_PRICES or not reader.is_local:
+        return None
+
+    def scan(p: Partition) -> NativeScan:
+        constants = {"trade_date": p.value, "loaded_at": loaded_at}
+        return NativeScan([f.path for f in p.files], reader.common_columns(p), constants)
+
+    return scan
+
+
+def plan_load(
+    reader: SilverReader, state: LoadState, target: str, created: set[str], loaded_at: datetime
+) -> _Plan:
+    """Which partitions of which tables to replace, and the state after a successful load."""
+    changes: list[TableChange] = []
+    new_state: dict[str, dict[str, str]] = {}
+    skipped = 0
+    for ds in DATASETS:
+        if ds.partition_column is None:
+            whole = reader.whole(ds.silver)
+            current = [whole] if whole else []
+        else:
+            current = reader.partitions(ds.silver, ds.partition_column)
+        loaded = {} if ds.table in created else state.table(target, ds.table)
+        changed = [p for p in current if loaded.get(p.key) != p.fingerprint]
+        present = {p.key for p in current}
+        changed += [_removed(k) for k in sorted(loaded) if k not in present]
+        skipped += len(current) - len([p for p in changed if p.files])
+        new_state[ds.table] = {p.key: p.fingerprint for p in current}
+        if changed:
+            read, native = _reader_for(ds, reader, loaded_at), _native_for(ds, reader, loaded_at)
+            changes.append(TableChange(ds.table, ds.partition_column, changed, read, native))
+    return _Plan(changes, new_state, skipped)
+
+
+def run_load(
+    settings: Settings,
+    *,
+    on_progress: Callable[[LoadProgress], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> LoadResult:
+    """Load changed silver partitions into the raw schema of ``settings.warehouse.kind``.
+
+    ``on_plan(changed, skipped)`` is called once the plan is known; ``on_progress`` after each
+    partition. Raises ``StockpipeError`` subclasses (one sentence) on any failure, in which
+    case the warehouse and the load state are unchanged.
+    """
+    started = time.perf_counter()
+    reader = SilverReader.from_settings(settings)
+    state = read_state(state_path(settings.state_dir))
+    loaded_at = datetime.now(UTC)
+    with connect_warehouse(settings) as wh:
+        created = wh.ensure_raw_tables()
+        plan = plan_load(reader, state, wh.target_id, created, loaded_at)
+        total = sum(len(c.partitions) for c in plan.changes)
+        if on_plan:
+            on_plan(total, plan.skipped)
+        history = _apply(wh, plan, loaded_at, total, on_progress) if plan.changes else []
+        for table, partitions in plan.new_state.items():
+            state.set_table(wh.target_id, table, partitions)
+        write_state(state)
+        target = wh.target_id
+    per_table: dict[str, int] = {}
+    for h in history:
+        per_table[h.table_name] = per_table.get(h.table_name, 0) + h.rows
+    return LoadResult(
+        partitions_loaded=sum(1 for c in plan.changes for p in c.partitions if p.files),
+        partitions_skipped=plan.skipped,
+        rows_loaded=per_table.get(tables.STOCK_PRICES, 0),
+        tables=per_table,
+        seconds=time.perf_counter() - started,
+        target=target,
+        history=history,
+    )
+
+
+def _apply(
+    wh: Warehouse,
+    plan: _Plan,
+    loaded_at: datetime,
+    total: int,
+    on_progress: Callable[[LoadProgress], None] | None,
+) -> list[HistoryRow]:
+    done = 0
+
+    def progress(table: str, key: str, rows: int) -> None:
+        nonlocal done
+        done += 1
+        if on_progress:
+            on_progress(LoadProgress(table, key, rows, done, total))
+
+    return wh.apply(plan.changes, loaded_at, progress)
