@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.warehouse",
     "tests.fixtures.airflow",
+    "tests.fixtures.pipeline",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

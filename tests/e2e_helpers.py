@@ -10,6 +10,10 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+SYMBOLS = "AAPL,MSFT,NVDA"
+DAY = "2024-03-04"  # a regular Monday session: 390 one-minute bars per symbol
+RUN_ARGS = ["run", "--symbols", SYMBOLS, "--start", DAY, "--end", DAY]
+
 # Columns that record *when* something happened rather than *what* the data is; two runs over
 # the same input legitimately differ in them, so gold comparisons leave them out.
 VOLATILE_COLUMNS = frozenset({"produced_at", "loaded_at", "kafka_ts", "ingested_at", "_loaded_at"})

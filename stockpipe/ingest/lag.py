@@ -1,4 +1,9 @@
-"""Consumer lag per partition: high watermark minus the group's committed offset."""
+"""Consumer lag per partition: high watermark minus the group's committed offset.
+
+Exact on Apache Kafka and compatible brokers that report end offsets; the embedded tansu
+broker does not (its ListOffsets(latest) is a constant), which ``PartitionLag.lag`` reports as
+unknown. ``stockpipe stream`` also tracks its own lag as produced minus consumed records.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,16 @@ class PartitionLag:
     high_watermark: int
 
     @property
-    def lag(self) -> int:
+    def lag(self) -> int | None:
+        """Records not yet committed; ``None`` when the broker's end offset is not credible.
+
+        The embedded tansu broker answers ListOffsets(latest) with a constant, so a committed
+        offset beyond the reported end means "unknown" rather than a negative lag.
+        """
         low = self.committed if self.committed is not None and self.committed >= 0 else 0
-        return max(0, self.high_watermark - low)
+        if low > self.high_watermark:
+            return None
+        return self.high_watermark - low
 
 
 def consumer_lag(settings: Settings, bootstrap: str, *, timeout: float = 10.0) -> list[PartitionLag]:

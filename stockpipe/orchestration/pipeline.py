@@ -40,6 +40,7 @@ class Reporter(Protocol):
 
     def start(self, step: str, total: int | None) -> None: ...
     def advance(self, step: str, n: int) -> None: ...
+    def update(self, step: str, done: int, total: int | None, note: str = "") -> None: ...
     def finish(self, step: str, result: StepResult) -> None: ...
 
 
@@ -48,6 +49,9 @@ class NullReporter:
         pass
 
     def advance(self, step: str, n: int) -> None:
+        pass
+
+    def update(self, step: str, done: int, total: int | None, note: str = "") -> None:
         pass
 
     def finish(self, step: str, result: StepResult) -> None:
@@ -189,7 +193,11 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     reporter.start(step, None)
     spark = get_spark(settings)
     write_companies(settings, spark)
-    result = run_clean(settings, spark=spark, on_progress=_progress(reporter, step))
+    result = run_clean(
+        settings,
+        spark=spark,
+        on_progress=lambda phase, done, total: reporter.update(step, done, total, phase),
+    )
     return StepResult(
         step,
         counts={
@@ -207,7 +215,10 @@ def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) 
 
     step = "Upload_to_Snowflake"
     reporter.start(step, None)
-    result = run_load(settings, on_progress=_progress(reporter, step))
+    result = run_load(
+        settings,
+        on_progress=lambda p: reporter.update(step, p.done, p.total, f"{p.table} {p.partition_key}"),
+    )
     return StepResult(
         step,
         counts={
@@ -222,11 +233,16 @@ def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) 
     from stockpipe.warehouse.dbt_runner import run_quality, run_transform
 
     reporter.start(step, None)
-    result = run_quality(settings) if quality else run_transform(settings)
+
+    def progress(p: Any) -> None:
+        reporter.update(step, p.done, p.total, f"{p.name} {p.status}")
+
+    run = run_quality if quality else run_transform
+    result = run(settings, on_progress=progress)
     if not result.success:
-        failed = ", ".join(result.failed_nodes[:5]) or "see the dbt log"
-        raise StepFailedError(step, f"dbt reported failures: {failed}")
-    return StepResult(step, counts={"passed": result.passed, "failed": 0})
+        named = ", ".join(f"{n.name} ({n.status})" for n in result.failed[:5]) or "see the dbt log"
+        raise StepFailedError(step, f"dbt reported {len(result.failed)} failure(s): {named}")
+    return StepResult(step, counts=result.counts())
 
 
 def build_models(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:

@@ -59,11 +59,20 @@ def _quarantine_by_rule(settings: Settings) -> dict[str, int]:
 
 
 def _warehouse_counts(settings: Settings) -> tuple[int | None, int | None]:
-    from stockpipe.warehouse.connect import scalar_or_none
+    """Rows in raw.stock_prices and gold.fact_stock; ``None`` for a table not built yet."""
+    from stockpipe.warehouse.base import connect_warehouse
 
-    raw = scalar_or_none(settings, settings.warehouse.raw_schema, "stock_prices")
-    gold = scalar_or_none(settings, settings.warehouse.gold_schema, "fact_stock")
-    return raw, gold
+    if settings.warehouse.kind == "duckdb" and not settings.duckdb_path.exists():
+        return None, None
+    counts: list[int | None] = []
+    with connect_warehouse(settings) as wh:
+        for schema, table in ((wh.raw_schema, "stock_prices"), (wh.gold_schema, "fact_stock")):
+            if table not in wh.existing_tables(schema):
+                counts.append(None)
+                continue
+            rows = wh.query(f"select count(*) from {wh.qualified(table, schema)}")  # noqa: S608
+            counts.append(int(rows[0][0]))
+    return counts[0], counts[1]
 
 
 def layer_counts(settings: Settings) -> LayerCounts:

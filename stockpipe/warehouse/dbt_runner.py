@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
 from stockpipe.warehouse import tables
-from stockpipe.warehouse.dbt_sources import DBT_PROJECT_DIR
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -271,7 +270,7 @@ def invoke(
     settings: Settings,
     command: list[str],
     *,
-    project_dir: Path = DBT_PROJECT_DIR,
+    project_dir: Path | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> tuple[bool, list[DbtNodeResult]]:
     """Run one dbt command; returns (success, node results). ``DbtRunError`` if dbt cannot run."""
@@ -290,6 +289,7 @@ def invoke(
             info = event.data.node_info
             on_progress(DbtProgress(info.node_name, info.node_status, done, total))
 
+    project_dir = project_dir or settings.dbt.project_dir
     args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
     with _environment(_secret_env(settings)):
         try:
@@ -326,7 +326,7 @@ def run_transform(
     select: str | list[str] | None = None,
     full_refresh: bool = False,
     on_progress: ProgressCallback | None = None,
-    project_dir: Path = DBT_PROJECT_DIR,
+    project_dir: Path | None = None,
 ) -> DbtResult:
     """``dbt build`` without data tests: build every model of the gold layer."""
     from stockpipe.warehouse.base import connect_warehouse
@@ -349,7 +349,7 @@ def run_quality(
     *,
     select: str | list[str] | None = None,
     on_progress: ProgressCallback | None = None,
-    project_dir: Path = DBT_PROJECT_DIR,
+    project_dir: Path | None = None,
 ) -> DbtResult:
     """``dbt source freshness`` then ``dbt test``: every data test and freshness threshold."""
     started = time.perf_counter()
@@ -365,7 +365,7 @@ def run_quality(
     return DbtResult("quality", ok, nodes, time.perf_counter() - started)
 
 
-def run_docs(settings: Settings, *, project_dir: Path = DBT_PROJECT_DIR) -> Path:
+def run_docs(settings: Settings, *, project_dir: Path | None = None) -> Path:
     """``dbt docs generate``; returns the folder holding index.html, manifest.json and catalog.json."""
     ok, _ = invoke(settings, ["docs", "generate"], project_dir=project_dir)
     target = dbt_dir(settings) / "target"

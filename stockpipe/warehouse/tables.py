@@ -21,6 +21,7 @@ COMPANIES = "companies"
 QUARANTINE_SUMMARY = "quarantine_summary"
 LOAD_HISTORY = "load_history"
 DBT_RESULTS = "dbt_results"
+FRESHNESS = "freshness"
 
 _UTC_US = ("us", "UTC")
 
@@ -95,12 +96,28 @@ def dbt_results_schema() -> pa.Schema:
     )
 
 
+def freshness_schema() -> pa.Schema:
+    """One row per streaming cycle: produced_at -> visible in gold.fact_stock, in seconds."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("cycle_at", pa.timestamp(*_UTC_US)),
+            pa.field("bars", pa.int64()),
+            pa.field("p50_seconds", pa.float64()),
+            pa.field("p95_seconds", pa.float64()),
+            pa.field("max_seconds", pa.float64()),
+        ]
+    )
+
+
 RAW_TABLES: dict[str, Callable[[], pa.Schema]] = {
     STOCK_PRICES: raw_stock_prices_schema,
     COMPANIES: silver_companies_schema,
     QUARANTINE_SUMMARY: quarantine_summary_schema,
     LOAD_HISTORY: load_history_schema,
     DBT_RESULTS: dbt_results_schema,
+    FRESHNESS: freshness_schema,
 }
 
 
