@@ -140,16 +140,19 @@ def run_cmd(
         console.print(f"[red]stopped after {time.perf_counter() - started:.1f}s[/]")
         raise
     _summary(results, settings)
+    from stockpipe.orchestration.status import write_status
+
+    write_status(settings, "run", {"steps": {r.step: r.counts for r in results}})
     console.print(f"[green]pipeline finished in {time.perf_counter() - started:.1f}s[/]")
 
 
 @app.command("status")
 def status_cmd() -> None:
-    """Show rows per layer, quarantine by rule and the last run.
+    """Show rows per layer, quarantine by rule, consumer lag, the last run and stream cycle.
 
     Example:  stockpipe status
     """
-    from stockpipe.orchestration.status import layer_counts, read_last_run
+    from stockpipe.orchestration.status import layer_counts, read_status
 
     settings = get_settings()
     layers = layer_counts(settings)
@@ -160,10 +163,50 @@ def status_cmd() -> None:
         ("warehouse raw rows", layers.warehouse_raw_rows),
         ("gold fact_stock rows", layers.gold_fact_rows),
     ]
-    last = read_last_run(settings)
-    if last:
-        rows.append(("last run finished", last.get("finished_at", "?")))
+    rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
+    run = read_status(settings, "run")
+    rows.append(("last successful run", run["finished_at"] if run else "never"))
+    stream = read_status(settings, "stream")
+    if stream:
+        fresh = stream.get("freshness", {})
+        rows.append(("last stream cycle", f"#{stream.get('last_cycle')} at {stream.get('finished_at')}"))
+        rows.append(
+            (
+                "  freshness p50 / p95 / max (s)",
+                f"{fresh.get('p50')} / {fresh.get('p95')} / {fresh.get('max')}",
+            )
+        )
     console.print(summary_table("stockpipe status", rows))
+    _print_lag(settings)
+
+
+def _print_lag(settings: Any) -> None:
+    from stockpipe.ingest.broker import broker_status
+    from stockpipe.ingest.lag import consumer_lag
+
+    bootstrap = settings.kafka.bootstrap_servers
+    if not bootstrap:
+        info = broker_status(settings)
+        if not info.get("running"):
+            console.print("consumer lag: the embedded broker is not running")
+            return
+        bootstrap = info["bootstrap"]
+    lags = consumer_lag(settings, bootstrap, timeout=5.0)
+    console.print(
+        grid_table(
+            f"consumer lag ({settings.kafka.group_id} on {settings.kafka.topic})",
+            ["partition", "committed", "end offset", "lag"],
+            [
+                (
+                    lag.partition,
+                    lag.committed if lag.committed is not None else "-",
+                    lag.high_watermark,
+                    lag.lag if lag.lag is not None else "unknown (broker reports no end offset)",
+                )
+                for lag in lags
+            ],
+        )
+    )
 
 
 def _stream_view(state: Any, started: float, lag: int | None) -> Any:

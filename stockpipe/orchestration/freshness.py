@@ -52,6 +52,8 @@ def newly_visible(
     from stockpipe.warehouse.base import connect_warehouse
 
     with connect_warehouse(settings) as wh:
+        if "fact_stock" not in wh.existing_tables(wh.gold_schema):
+            return summarise([]), produced_after
         fact = wh.qualified("fact_stock", wh.gold_schema)
         if produced_after is None:
             rows = wh.query(f"select produced_at from {fact}")  # noqa: S608 - quoted identifiers

@@ -87,23 +87,24 @@ def layer_counts(settings: Settings) -> LayerCounts:
     )
 
 
-def write_last_run(settings: Settings, summary: dict[str, Any]) -> None:
-    """Record the last run's summary (for ``stockpipe status`` and the dashboard)."""
+def write_status(settings: Settings, kind: str, summary: dict[str, Any]) -> None:
+    """Record the last successful ``run`` or stream cycle (``kind``) for ``stockpipe status``."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.state_dir / "last_run.json"
+    path = settings.state_dir / f"last_{kind}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"finished_at": datetime.now(UTC).isoformat(), **summary}, indent=2))
     tmp.replace(path)
 
 
-def read_last_run(settings: Settings) -> dict[str, Any] | None:
-    path = settings.state_dir / "last_run.json"
+def read_status(settings: Settings, kind: str) -> dict[str, Any] | None:
+    """The record ``write_status`` left, or ``None`` (an unreadable one is reported as such)."""
+    path = settings.state_dir / f"last_{kind}.json"
     if not path.exists():
         return None
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except json.JSONDecodeError:
-        return None
+        return {"finished_at": f"unreadable status file {path}"}
     return data
 
 

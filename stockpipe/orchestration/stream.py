@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from stockpipe.orchestration.freshness import Freshness, newly_visible, record
+from stockpipe.orchestration.status import write_status
 from stockpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,18 @@ class StreamRunner:
             freshness=fresh,
         )
         self.state.cycles.append(stats)
+        write_status(
+            self.settings,
+            "stream",
+            {
+                "last_cycle": stats.number,
+                "last_cycle_at": started_at.isoformat(),
+                "last_cycle_seconds": round(stats.seconds, 3),
+                "freshness": {"bars": fresh.bars, "p50": fresh.p50, "p95": fresh.p95, "max": fresh.max},
+                "produced": self.state.produced,
+                "consumed": self.state.consumed,
+            },
+        )
         log.info(
             "cycle %d: %.1fs, %d bronze records, %d loaded, freshness p50=%s p95=%s max=%s",
             stats.number, stats.seconds, stats.bronze_records, stats.rows_loaded,
@@ -185,10 +198,7 @@ class StreamRunner:
 
     def _initial_watermark(self) -> None:
         """Bars already in gold before this run are not this run's freshness samples."""
-        try:
-            _, self._watermark = newly_visible(self.settings, None, datetime.now(UTC))
-        except Exception:  # no gold yet
-            self._watermark = None
+        _, self._watermark = newly_visible(self.settings, None, datetime.now(UTC))
 
     def _finished(self, started: float) -> bool:
         if self.stop_requested.is_set():
