@@ -206,6 +206,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="local state, spool, embedded stores")
     log_level: str = "INFO"
+    companies_file: Path | None = Field(
+        default=None,
+        description="companies reference CSV (Alpha Vantage OVERVIEW columns); default: the shipped list",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)

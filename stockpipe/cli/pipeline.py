@@ -169,7 +169,7 @@ def status_cmd() -> None:
     stream = read_status(settings, "stream")
     if stream:
         fresh = stream.get("freshness", {})
-        rows.append(("last stream cycle", f"#{stream.get('last_cycle')} at {stream.get('finished_at')}"))
+        rows.append(("last stream cycle", f"#{stream.get('cycle')} at {stream.get('finished_at')}"))
         rows.append(
             (
                 "  freshness p50 / p95 / max (s)",

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from stockpipe.errors import StepFailedError, StockpipeError
+from stockpipe.ingest.faults import fault_point
 from stockpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,10 @@ def resolve_kafka(settings: Settings) -> Settings:
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, prefixed with its type, for a one-sentence error."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if type(exc).__name__ == "Py4JJavaError" and len(lines) > 1:  # line 1 only names the JVM call
+        text = lines[1].lstrip(": ")  # the Java exception, e.g. "...ParentNotDirectoryException: <path>"
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
@@ -192,7 +196,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     step = "Spark_Cleaning_Job"
     reporter.start(step, None)
     spark = get_spark(settings)
-    write_companies(settings, spark)
+    write_companies(settings, spark, csv_path=settings.companies_file)
     result = run_clean(
         settings,
         spark=spark,
@@ -291,6 +295,7 @@ def run_step(
         raise StepFailedError(name, one_line(exc)) from exc
     result.seconds = time.perf_counter() - started
     reporter.finish(name, result)
+    fault_point(f"AFTER_STEP_{name}")  # test-only crash point at the step boundary (unset: no-op)
     return result
 
 

@@ -96,6 +96,13 @@ def write_status(settings: Settings, kind: str, summary: dict[str, Any]) -> None
     tmp.replace(path)
 
 
+def record_cycle(settings: Settings, record: dict[str, Any]) -> None:
+    """Keep a stream cycle: the latest in ``last_stream.json``, all in ``stream_cycles.jsonl``."""
+    write_status(settings, "stream", record)
+    with (settings.state_dir / "stream_cycles.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
 def read_status(settings: Settings, kind: str) -> dict[str, Any] | None:
     """The record ``write_status`` left, or ``None`` (an unreadable one is reported as such)."""
     path = settings.state_dir / f"last_{kind}.json"

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from stockpipe.orchestration.freshness import Freshness, newly_visible, record
-from stockpipe.orchestration.status import write_status
+from stockpipe.orchestration.status import record_cycle
 from stockpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -177,24 +177,27 @@ class StreamRunner:
             freshness=fresh,
         )
         self.state.cycles.append(stats)
-        write_status(
-            self.settings,
-            "stream",
-            {
-                "last_cycle": stats.number,
-                "last_cycle_at": started_at.isoformat(),
-                "last_cycle_seconds": round(stats.seconds, 3),
-                "freshness": {"bars": fresh.bars, "p50": fresh.p50, "p95": fresh.p95, "max": fresh.max},
-                "produced": self.state.produced,
-                "consumed": self.state.consumed,
-            },
-        )
+        record_cycle(self.settings, self._cycle_record(stats))
         log.info(
             "cycle %d: %.1fs, %d bronze records, %d loaded, freshness p50=%s p95=%s max=%s",
             stats.number, stats.seconds, stats.bronze_records, stats.rows_loaded,
             fresh.p50, fresh.p95, fresh.max,
         )  # fmt: skip
         return stats
+
+    def _cycle_record(self, stats: CycleStats) -> dict[str, Any]:
+        fresh = stats.freshness
+        return {
+            "cycle": stats.number,
+            "started_at": stats.started_at.isoformat(),
+            "seconds": round(stats.seconds, 3),
+            "bronze_records": stats.bronze_records,
+            "rows_loaded": stats.rows_loaded,
+            "produced": self.state.produced,
+            "consumed": self.state.consumed,
+            "lag": max(0, self.state.produced - self.state.consumed),
+            "freshness": {"bars": fresh.bars, "p50": fresh.p50, "p95": fresh.p95, "max": fresh.max},
+        }
 
     def _initial_watermark(self) -> None:
         """Bars already in gold before this run are not this run's freshness samples."""
@@ -217,7 +220,7 @@ class StreamRunner:
 
         with pipeline_lock(self.settings, what="stream"):
             spark = get_spark(self.settings)
-            write_companies(self.settings, spark)
+            write_companies(self.settings, spark, csv_path=self.settings.companies_file)
             self._initial_watermark()
             started = time.monotonic()
             if self.options.produce:
