@@ -1,1 +1,59 @@
-"""CLI commands for the clean stage (registered on stockpipe.cli.app.app)."""
+"""CLI commands for the clean stage: ``stockpipe clean`` (bronze → silver with Spark)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stockpipe.cli import ui
+from stockpipe.cli.app import app
+from stockpipe.settings import get_settings
+
+_PHASES: dict[str, str] = {
+    "recover": "finish interrupted run",
+    "manifest": "read bronze manifest",
+    "clean": "parse + validate records",
+    "write": "write staging",
+    "swap": "swap partitions in",
+    "companies": "companies",
+}
+
+
+@app.command("clean")
+def clean_cmd(
+    master: Annotated[
+        str | None, typer.Option(help="Spark master (default: settings, local[*]); e.g. spark://host:7077")
+    ] = None,
+    companies_csv: Annotated[
+        Path | None, typer.Option(help="companies CSV to convert (default: the packaged one)")
+    ] = None,
+) -> None:
+    """Clean new bronze files into silver with Spark: typed, validated, deduplicated, quarantined.
+
+    Only bronze files not cleaned before are read; re-running changes nothing. Bad records go to
+    silver/quarantine with the names of the rules they failed.
+
+    Example:  STOCKPIPE_SPARK_MASTER=spark://127.0.0.1:7077 stockpipe clean
+    """
+    from stockpipe.transform.job import run_clean
+
+    settings = get_settings()
+    if master:
+        settings.spark.master = master
+    started: dict[str, float] = {}
+    with ui.progress() as bar:
+        tasks = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                started[phase] = time.perf_counter()
+                tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=max(total, 1), rate="")
+            unit = "rec" if phase == "clean" else "items"
+            rate = ui.rate_text(done, time.perf_counter() - started[phase], unit) if phase == "clean" else ""
+            bar.update(tasks[phase], completed=done, total=max(total, 1), rate=rate)
+
+        result = run_clean(settings, on_progress=on_progress, companies_csv=companies_csv)
+    ui.console.print(ui.summary_table("clean", result.summary()))

@@ -1,0 +1,283 @@
+"""Pure cleaning transformations: DataFrame in, DataFrame out, no I/O.
+
+The chain is ``parse_raw -> normalise -> validate -> split -> deduplicate`` (see ``job.py`` for the
+reading and writing around it). Everything is built from Spark column expressions (no Python
+UDFs), so a whole batch is one scan with whole-stage code generation.
+
+Timestamps (``bar_ts``, ``produced_at``) are parsed strictly:
+
+* ISO-8601 with an offset or ``Z`` (``2024-03-04T09:30:00-05:00``, ``...T14:30:00.123Z``; a space
+  instead of ``T`` is accepted); any zone is converted to the UTC instant, never rejected;
+* a non-negative epoch number (JSON number or digit string, at most 15 digits): up to 11 digits
+  (< 10^11) it is epoch **seconds**, otherwise epoch **milliseconds** (10^11 s is the year 5138
+  and 10^11 ms is 1973, so inside the plausible range 1990..now the two never overlap);
+* a date-time without offset is rejected as ``timestamp_without_offset`` (never guessed);
+  anything else is ``bad_type_<field>``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from stockpipe.contract.bar import BAR_FIELDS, FIELD_NAMES, spark_schema
+from stockpipe.transform.rules import RULES, Rule, violations
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructType
+
+EXCHANGE_TZ = "America/New_York"
+DAILY_INTERVAL = "1day"
+TIMESTAMP_FIELDS: tuple[str, ...] = tuple(f.name for f in BAR_FIELDS if f.type == "timestamp")
+# ISO-8601 date-time with an offset or Z (fraction optional): checked by regex, then Spark's own
+# fast string->timestamp cast does the conversion (far cheaper than a DateTimeFormatter per row).
+ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+EPOCH_PATTERN = r"^\d{1,15}$"
+EPOCH_SECONDS_MAX_DIGITS = 11  # < 10^11: seconds; 12+ digits: milliseconds
+LINEAGE_COLUMNS: tuple[str, ...] = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_ts",
+    "ingest_date",
+    "bronze_file",
+)
+SILVER_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "trade_date", "is_regular_session", *LINEAGE_COLUMNS)
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_ts",
+    "key",
+    "raw_payload",
+    "failed_rules",
+    "bronze_file",
+    "quarantined_at",
+    "ingest_date",
+)
+DEDUP_KEY: tuple[str, ...] = ("symbol", "interval", "bar_ts")
+
+
+def silver_schema() -> StructType:
+    """Spark schema of a silver ``stock_prices`` row (``trade_date`` included)."""
+    from pyspark.sql import types as T
+
+    bar = spark_schema(timestamps_as_string=False)
+    extra = [
+        T.StructField("trade_date", T.DateType()),
+        T.StructField("is_regular_session", T.BooleanType()),
+        T.StructField("kafka_topic", T.StringType()),
+        T.StructField("kafka_partition", T.IntegerType()),
+        T.StructField("kafka_offset", T.LongType()),
+        T.StructField("kafka_ts", T.TimestampType()),
+        T.StructField("ingest_date", T.DateType()),
+        T.StructField("bronze_file", T.StringType()),
+    ]
+    return T.StructType([*bar.fields, *extra])
+
+
+def quarantine_schema() -> StructType:
+    """Spark schema of a silver ``quarantine`` row (``ingest_date`` included)."""
+    from pyspark.sql import types as T
+
+    return T.StructType(
+        [
+            T.StructField("kafka_topic", T.StringType()),
+            T.StructField("kafka_partition", T.IntegerType()),
+            T.StructField("kafka_offset", T.LongType()),
+            T.StructField("kafka_ts", T.TimestampType()),
+            T.StructField("key", T.StringType()),
+            T.StructField("raw_payload", T.StringType()),
+            T.StructField("failed_rules", T.ArrayType(T.StringType())),
+            T.StructField("bronze_file", T.StringType()),
+            T.StructField("quarantined_at", T.TimestampType()),
+            T.StructField("ingest_date", T.DateType()),
+        ]
+    )
+
+
+def parse_raw(raw: DataFrame) -> DataFrame:
+    """Bronze records → one row per record with the bar fields parsed and ``parse_errors``.
+
+    ``raw`` has the bronze columns (``layout.raw_record_schema()``) plus ``ingest_date`` and
+    ``bronze_file``. The value is parsed with the contract's schema (timestamps kept as strings
+    for ``normalise``). Records that need a closer look (a field came out null) are parsed a
+    second time with every field as a string, which tells a missing field from a mistyped one;
+    ``parse_errors`` is ``[tombstone]``, ``[not_json]``, ``[not_object]`` or a list of
+    ``missing_<field>`` / ``bad_type_<field>``.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    typed_schema = spark_schema()
+    text_schema = T.StructType([T.StructField(n, T.StringType(), True) for n in FIELD_NAMES])
+    opts = {"mode": "PERMISSIVE", "allowSingleQuotes": "false"}
+    payload = F.col("value").cast("string")
+    df = raw.select(
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").cast("int").alias("kafka_partition"),
+        F.col("offset").cast("long").alias("kafka_offset"),
+        F.col("kafka_ts"),
+        F.col("key").cast("string").alias("key"),
+        payload.alias("raw_payload"),
+        F.col("ingest_date").cast("date").alias("ingest_date"),
+        F.col("bronze_file"),
+        F.from_json(payload, typed_schema, opts).alias("_t"),
+    )
+    typed = [F.col(f"_t.{n}") for n in FIELD_NAMES]
+    incomplete = F.col("_t").isNull() | _any_null(typed)
+    text = F.when(incomplete, F.from_json(F.col("raw_payload"), text_schema, opts))
+    df = df.withColumn("_s", text)
+    kind = (
+        F.when(F.col("raw_payload").isNull(), F.lit("tombstone"))
+        .when(F.expr("try_parse_json(raw_payload)").isNull(), F.lit("not_json"))
+        .when(F.json_object_keys(F.col("raw_payload")).isNull(), F.lit("not_object"))
+    )
+    field_errors = [
+        F.when(F.col(f"_s.{n}").isNull(), F.lit(f"missing_{n}")).when(
+            F.col(f"_t.{n}").isNull(), F.lit(f"bad_type_{n}")
+        )
+        for n in FIELD_NAMES
+    ]
+    errors = (
+        F.when(~incomplete, F.array().cast("array<string>"))
+        .when(kind.isNotNull(), F.array(kind))
+        .otherwise(F.array_compact(F.array(*field_errors)))
+    )
+    fields = [F.col(f"_t.{n}").alias(n) for n in FIELD_NAMES]
+    lineage_and_raw = [c for c in df.columns if c not in ("_t", "_s")]
+    return df.select(*lineage_and_raw, *fields, errors.alias("parse_errors"))
+
+
+def _any_null(cols: list[Column]) -> Column:
+    out = cols[0].isNull()
+    for col in cols[1:]:
+        out = out | col.isNull()
+    return out
+
+
+def parse_timestamp(raw: Column) -> Column:
+    """A contract timestamp string → UTC ``timestamp`` (null when not strictly parseable)."""
+    from pyspark.sql import functions as F
+
+    millis = F.when(F.length(raw) <= EPOCH_SECONDS_MAX_DIGITS, F.concat(raw, F.lit("000"))).otherwise(raw)
+    return F.when(raw.rlike(ISO_PATTERN), raw.try_cast("timestamp")).when(
+        raw.rlike(EPOCH_PATTERN), F.timestamp_millis(millis.try_cast("long"))
+    )
+
+
+def normalise(df: DataFrame) -> DataFrame:
+    """Typed, normalised bars: symbol upper-cased and trimmed, timestamps to UTC, exchange date.
+
+    Adds ``trade_date`` (America/New_York date of ``bar_ts``) and ``is_regular_session``
+    (09:30 ≤ local time < 16:00 on a weekday; daily bars are always regular). The raw timestamp
+    strings stay as ``bar_ts_raw`` / ``produced_at_raw`` for the timestamp rules.
+    """
+    from pyspark.sql import functions as F
+
+    out = df.withColumn("symbol", F.upper(F.trim(F.col("symbol"))))
+    for name in TIMESTAMP_FIELDS:
+        out = out.withColumn(f"{name}_raw", F.trim(F.col(name))).withColumn(
+            name, parse_timestamp(F.col(f"{name}_raw"))
+        )
+    local = F.from_utc_timestamp(F.col("bar_ts"), EXCHANGE_TZ)
+    minute_of_day = F.hour(local) * 60 + F.minute(local)
+    weekday = ~F.dayofweek(local).isin(1, 7)
+    regular = weekday & (minute_of_day >= 9 * 60 + 30) & (minute_of_day < 16 * 60)
+    return out.withColumn("trade_date", F.to_date(local)).withColumn(
+        "is_regular_session",
+        F.when(F.col("bar_ts").isNull(), F.lit(None).cast("boolean"))
+        .when(F.col("interval") == DAILY_INTERVAL, F.lit(True))
+        .otherwise(regular),
+    )
+
+
+def validate(df: DataFrame, *, now: datetime | None = None, rules: tuple[Rule, ...] = RULES) -> DataFrame:
+    """Add ``failed_rules``: the parse errors, then every violated rule (empty = clean).
+
+    ``now`` bounds the plausible ``bar_ts`` range (default: the current time).
+    """
+    from pyspark.sql import functions as F
+
+    moment = now or datetime.now(UTC)
+    any_violated, names = violations(moment, rules)
+    errors = F.col("parse_errors")
+    clean_row = (F.size(errors) == 0) & ~any_violated
+    # the common case (a clean row) gets a constant empty array: no per-row allocation
+    failed = F.when(clean_row, F.array().cast("array<string>")).otherwise(F.concat(errors, names))
+    return df.withColumn("failed_rules", failed)
+
+
+def split(df: DataFrame, *, quarantined_at: datetime | None = None) -> tuple[DataFrame, DataFrame]:
+    """``(good, quarantine)``: clean rows with the silver columns, failed rows with the quarantine ones."""
+    from pyspark.sql import functions as F
+
+    failed = F.size(F.col("failed_rules")) > 0
+    good = df.where(~failed).select(*SILVER_COLUMNS)
+    at = F.lit(quarantined_at or datetime.now(UTC)).cast("timestamp")
+    bad = df.where(failed).withColumn("quarantined_at", at).select(*QUARANTINE_COLUMNS)
+    return good, bad
+
+
+def deduplicate(
+    good: DataFrame, existing_silver: DataFrame | None = None, *, partitions: int | None = None
+) -> DataFrame:
+    """One row per (symbol, interval, bar_ts): the latest by ``produced_at``, then Kafka position.
+
+    ``existing_silver`` (rows already in silver for the affected trade dates) competes on equal
+    terms, so a bar re-sent later replaces the stored one and an old re-delivery never wins.
+    Ties are broken by partition, offset and bronze file name, so the result is deterministic.
+    With ``partitions`` the rows are first hash-partitioned by ``trade_date`` into that many
+    partitions, so writing the result partitioned by ``trade_date`` gives one file per date.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    rows = good.select(*SILVER_COLUMNS)
+    if existing_silver is not None:
+        rows = rows.unionByName(existing_silver.select(*SILVER_COLUMNS))
+    if partitions is not None:
+        rows = rows.repartition(partitions, "trade_date")
+    order = [
+        F.col("produced_at").desc_nulls_last(),
+        F.col("kafka_partition").desc_nulls_last(),
+        F.col("kafka_offset").desc_nulls_last(),
+        F.col("bronze_file").desc_nulls_last(),
+    ]
+    # trade_date is a function of bar_ts, so adding it to the key changes nothing but lets a
+    # frame already hash-partitioned by trade_date be deduplicated without another shuffle.
+    window = Window.partitionBy("trade_date", *DEDUP_KEY).orderBy(*order)
+    ranked = rows.withColumn("_rank", F.row_number().over(window))
+    return ranked.where(F.col("_rank") == 1).drop("_rank")
+
+
+def rule_counts(quarantine: DataFrame) -> dict[str, int]:
+    """Records per failed rule (a record failing two rules counts under both)."""
+    from pyspark.sql import functions as F
+
+    rows = quarantine.select(F.explode(F.col("failed_rules")).alias("rule")).groupBy("rule").count().collect()
+    return {str(r["rule"]): int(r["count"]) for r in sorted(rows, key=lambda r: str(r["rule"]))}
+
+
+def clean(raw: DataFrame, *, now: datetime | None = None) -> DataFrame:
+    """``validate(normalise(parse_raw(raw)))``: every record with its ``failed_rules``."""
+    return validate(normalise(parse_raw(raw)), now=now)
+
+
+__all__ = [
+    "DEDUP_KEY",
+    "QUARANTINE_COLUMNS",
+    "RULES",
+    "SILVER_COLUMNS",
+    "clean",
+    "deduplicate",
+    "normalise",
+    "parse_raw",
+    "parse_timestamp",
+    "quarantine_schema",
+    "rule_counts",
+    "silver_schema",
+    "split",
+    "validate",
+]

@@ -1,0 +1,85 @@
+"""Committing a staged run into silver: partition swaps, quarantine moves, ledger, in that order.
+
+Each silver partition is swapped in with two renames (atomic on a local disk and on HDFS):
+
+1. ``stock_prices/trade_date=D``  →  ``<staging>/old/trade_date=D``   (only if it exists)
+2. ``<staging>/stock_prices/trade_date=D``  →  ``stock_prices/trade_date=D``
+3. delete ``<staging>/old/trade_date=D``
+
+A reader listing the dataset sees the old partition or the new one, never a mix of files (between
+steps 1 and 2 the date is briefly absent). Which steps are done is visible from which of the three
+directories exist, so ``swap_partition`` can be replayed any number of times after a kill.
+
+Test-only fault injection: ``STOCKPIPE_FAULT_CLEAN=<point>`` makes the process exit with code 137
+(as if SIGKILLed) at ``after_staging`` (everything staged, no journal yet), ``after_journal``
+(journal written, nothing swapped), ``mid_swap`` (the first partition swapped in, the others not
+yet; only when a run rewrites two or more partitions), or ``before_ledger`` (silver and quarantine
+in place, ledger not yet updated).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from stockpipe.transform.lakefs import LakeFS
+from stockpipe.transform.state import Journal, delete_journal, load_ledger, save_ledger
+
+FAULT_ENV = "STOCKPIPE_FAULT_CLEAN"
+FAULT_POINTS = ("after_staging", "after_journal", "mid_swap", "before_ledger")
+
+
+def maybe_fault(point: str) -> None:
+    """Die like a SIGKILL at ``point`` when the test-only fault variable names it."""
+    if os.environ.get(FAULT_ENV) == point:
+        os._exit(137)
+
+
+def swap_partition(fs: LakeFS, *, staged: str, final: str, aside: str) -> bool:
+    """Bring ``staged`` in place of ``final`` (idempotent; returns True if anything moved)."""
+    if not fs.exists(staged):  # step 2 already done: only the old copy may remain
+        fs.delete(aside)
+        return False
+    if fs.exists(final):
+        if fs.exists(aside):  # an earlier attempt left an old copy: it is stale
+            fs.delete(aside)
+        fs.rename(final, aside)
+    fs.rename(staged, final)
+    fs.delete(aside)
+    return True
+
+
+def apply_journal(
+    fs: LakeFS,
+    journal: Journal,
+    *,
+    silver_prices: str,
+    state_dir: str,
+    on_swap: Callable[[int, int], None] | None = None,
+) -> None:
+    """Finish a run's commit from its journal; every step is idempotent."""
+    total = len(journal.partitions)
+    for i, part in enumerate(journal.partitions, start=1):
+        name = f"trade_date={part}"
+        swap_partition(
+            fs,
+            staged=f"{journal.staging}/stock_prices/{name}",
+            final=f"{silver_prices}/{name}",
+            aside=f"{journal.staging}/old/{name}",
+        )
+        if i == 1 and total > 1:
+            maybe_fault("mid_swap")
+        if on_swap:
+            on_swap(i, total)
+    for src, dst in journal.quarantine_moves:
+        if fs.exists(src):
+            if fs.exists(dst):
+                fs.delete(dst)
+            fs.rename(src, dst)
+    maybe_fault("before_ledger")
+    ledger = load_ledger(fs, state_dir)
+    if not set(journal.ledger_add) <= set(ledger.files):
+        ledger.files.update(journal.ledger_add)
+        save_ledger(fs, state_dir, ledger)
+    delete_journal(fs, state_dir)
+    fs.delete(journal.staging)

@@ -1,0 +1,134 @@
+"""The companies reference CSV → ``silver/companies/`` Parquet.
+
+The CSV ships with the package (``stockpipe/sources/data/companies.csv``, header
+``Symbol,AssetType,Name,Description,Exchange,Sector,Industry``). It is read on the driver (it is
+small, and a cluster's executors cannot see the driver's files), written to staging and swapped
+in like a silver partition. ``sync_companies`` (called by every ``run_clean``) rewrites the dataset
+only when the CSV's content changed, so a re-run leaves silver untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stockpipe.contract.layout import silver_dir
+from stockpipe.errors import StockpipeError
+from stockpipe.transform.commit import swap_partition
+from stockpipe.transform.lakefs import LakeFS
+from stockpipe.transform.session import apply_job_conf, get_spark, lake_uri
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
+
+    from stockpipe.settings import Settings
+
+CSV_COLUMNS: dict[str, str] = {
+    "Symbol": "symbol",
+    "AssetType": "asset_type",
+    "Name": "name",
+    "Description": "description",
+    "Exchange": "exchange",
+    "Sector": "sector",
+    "Industry": "industry",
+}
+STATE_FILE = "companies.json"
+
+
+def packaged_csv() -> Path | None:
+    """The companies CSV shipped in ``stockpipe.sources``, or None when it is not there (yet)."""
+    ref = resources.files("stockpipe.sources") / "data" / "companies.csv"
+    return Path(str(ref)) if ref.is_file() else None
+
+
+def companies_schema() -> StructType:
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(c, T.StringType(), c != "symbol") for c in CSV_COLUMNS.values()])
+
+
+def parse_companies_csv(data: bytes, source: str = "companies CSV") -> list[tuple[str | None, ...]]:
+    """Rows in silver column order; symbols upper-cased and trimmed, first row per symbol kept."""
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise StockpipeError(f"The companies file {source} lacks the column(s) {', '.join(missing)}.")
+    rows: dict[str, tuple[str | None, ...]] = {}
+    for rec in reader:
+        symbol = (rec.get("Symbol") or "").strip().upper()
+        if not symbol or symbol in rows:
+            continue
+        values = [((rec.get(c) or "").strip() or None) for c in CSV_COLUMNS]
+        rows[symbol] = (symbol, *values[1:])
+    return list(rows.values())
+
+
+def write_companies(
+    settings: Settings,
+    spark: SparkSession | None = None,
+    csv_path: Path | None = None,
+    *,
+    force: bool = False,
+) -> int:
+    """Convert the companies CSV to ``silver/companies``; returns the number of companies.
+
+    The dataset is rewritten only when the CSV changed since the last write (or with ``force``),
+    so calling this on every pipeline run keeps the silver fingerprint stable.
+    """
+    session = spark or get_spark(settings)
+    apply_job_conf(session)
+    root = lake_uri(settings)
+    fs = LakeFS(session, root)
+    try:
+        path = csv_path or packaged_csv()
+        if path is None:
+            raise StockpipeError("The companies file stockpipe/sources/data/companies.csv is not installed.")
+        data = path.read_bytes()
+        if not force and _unchanged(fs, root, data):
+            return len(parse_companies_csv(data, str(path)))
+        return _write(session, fs, root, data, str(path))
+    finally:
+        fs.close()
+
+
+def sync_companies(spark: SparkSession, fs: LakeFS, root: str, csv_path: Path | None = None) -> int | None:
+    """Rewrite ``silver/companies`` if the CSV changed since the last write; None if skipped."""
+    path = csv_path or packaged_csv()
+    if path is None:
+        return None
+    data = path.read_bytes()
+    if _unchanged(fs, root, data):
+        return None
+    return _write(spark, fs, root, data, str(path))
+
+
+def _unchanged(fs: LakeFS, root: str, data: bytes) -> bool:
+    """True when ``silver/companies`` was last written from exactly this CSV content."""
+    state = f"{silver_dir(root, '_state')}/{STATE_FILE}"
+    if not (fs.exists(state) and fs.exists(silver_dir(root, "companies"))):
+        return False
+    try:
+        doc = json.loads(fs.read_bytes(state))
+    except ValueError:
+        return False  # an unreadable marker only costs a rewrite
+    return isinstance(doc, dict) and doc.get("sha256") == hashlib.sha256(data).hexdigest()
+
+
+def _write(spark: SparkSession, fs: LakeFS, root: str, data: bytes, source: str) -> int:
+    rows = parse_companies_csv(data, source)
+    digest = hashlib.sha256(data).hexdigest()
+    staging = f"{silver_dir(root, '_staging')}/companies-{digest[:16]}"
+    fs.delete(staging)
+    df = spark.createDataFrame(rows, companies_schema()).coalesce(1)
+    df.write.mode("overwrite").parquet(f"{staging}/new")
+    swap_partition(fs, staged=f"{staging}/new", final=silver_dir(root, "companies"), aside=f"{staging}/old")
+    fs.delete(staging)
+    doc = {"version": 1, "sha256": digest, "rows": len(rows)}
+    fs.write_atomic(f"{silver_dir(root, '_state')}/{STATE_FILE}", json.dumps(doc).encode())
+    return len(rows)

@@ -1,0 +1,180 @@
+"""The Spark session factory: one session per process, configured from ``settings.spark``.
+
+The master comes from ``settings.spark.master``: ``local[*]`` (default), ``spark://host:port``
+(a standalone cluster), or anything Spark understands (``yarn``, ``k8s://...``), passed through.
+Every session runs in UTC with dynamic partition overwrite; local sessions have the UI off.
+For a cluster, the executors use the driver's Python (``PYSPARK_PYTHON``) so the job's
+Python objects unpickle the same way everywhere.
+
+Lake locations are URIs (``file://``, ``hdfs://``, ``s3a://``): ``lake_uri`` turns a bare local
+path into a ``file://`` URI so every path handed to Spark carries a scheme.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+from stockpipe.errors import StockpipeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from stockpipe.settings import Settings
+
+JAVA_HINT = (
+    "Spark needs Java 17 or newer: install it with `apt-get install openjdk-17-jre-headless` "
+    "(or set JAVA_HOME)."
+)
+MIN_JAVA = 17
+JIT_OPTION = "-XX:-DontCompileHugeMethods"
+_VERSION_RE = re.compile(r'version "(?P<v>[^"]+)"')
+
+_lock = threading.Lock()
+_session: SparkSession | None = None
+_java_checked = False
+
+
+def _java_binary() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        candidate = Path(home) / "bin" / "java"
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("java")
+
+
+def java_major_version(java: str) -> int | None:
+    """The major version of the ``java`` binary (``1.8`` → 8, ``17.0.15`` → 17), None if unknown."""
+    try:
+        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = _VERSION_RE.search(proc.stderr + proc.stdout)
+    if not m:
+        return None
+    parts = m["v"].split(".")
+    try:
+        major = int(parts[0])
+        return int(parts[1]) if major == 1 and len(parts) > 1 else major
+    except ValueError:
+        return None
+
+
+def check_java() -> None:
+    """Raise ``StockpipeError`` with an install hint when Java is missing or older than 17."""
+    global _java_checked
+    if _java_checked:
+        return
+    java = _java_binary()
+    version = java_major_version(java) if java else None
+    if version is None or version < MIN_JAVA:
+        raise StockpipeError(JAVA_HINT)
+    _java_checked = True
+
+
+def lake_uri(settings: Settings) -> str:
+    """The lake root as a URI Spark and Hadoop understand (bare paths become ``file://``)."""
+    root = settings.lake_root
+    if "://" not in root:
+        return "file://" + str(Path(root).expanduser().resolve())
+    if root.startswith("file:"):
+        # Hadoop paths are not percent-decoded: hand Spark the plain path (``%3D`` -> ``=``).
+        return "file://" + unquote(urlparse(root).path).rstrip("/")
+    if root.startswith("s3://"):
+        return "s3a://" + root[len("s3://") :]
+    return root
+
+
+def is_local_master(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark option the factory sets (``settings.spark.conf`` wins over the defaults)."""
+    sp = settings.spark
+    conf = {
+        "spark.app.name": sp.app_name,
+        **JOB_SQL_CONF,
+        "spark.sql.shuffle.partitions": str(sp.shuffle_partitions),
+        "spark.driver.memory": sp.driver_memory,
+        "spark.sql.adaptive.enabled": "true",
+    }
+    # Spark's generated code has methods past the JVM's 8,000-byte JIT limit for a wide parse
+    # like ours; letting the JIT compile them makes the clean step about 2x faster (measured).
+    conf["spark.driver.extraJavaOptions"] = JIT_OPTION
+    conf["spark.executor.extraJavaOptions"] = JIT_OPTION
+    if is_local_master(sp.master):
+        conf["spark.ui.enabled"] = "false"
+        conf["spark.driver.host"] = "127.0.0.1"
+    else:
+        conf["spark.pyspark.python"] = sys.executable
+        conf["spark.pyspark.driver.python"] = sys.executable
+    for key, value in sp.conf.items():
+        if key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+            value = f"{JIT_OPTION} {value}"
+        conf[key] = value
+    return conf
+
+
+JOB_SQL_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+
+def apply_job_conf(spark: SparkSession) -> None:
+    """Set the runtime SQL options the cleaning job relies on, on any session it is handed."""
+    for key, value in JOB_SQL_CONF.items():
+        spark.conf.set(key, value)
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    """The process's Spark session, created on first use from ``settings.spark``.
+
+    An already running session (e.g. a test fixture or ``spark-submit``) is reused as is.
+    """
+    global _session
+    with _lock:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            _session = active
+            return active
+        check_java()
+        master = settings.spark.master
+        if not is_local_master(master):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = SparkSession.builder.master(master)
+        for key, value in spark_conf(settings).items():
+            builder = builder.config(key, value)
+        try:
+            _session = builder.getOrCreate()
+        except Exception as exc:  # the JVM did not start: say so in one sentence
+            raise StockpipeError(f"Spark could not start on master {master}: {_first_line(exc)}.") from exc
+        _session.sparkContext.setLogLevel("WARN")
+        return _session
+
+
+def stop_spark() -> None:
+    """Stop the session this module created (no-op when none)."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0].rstrip(".") if text else type(exc).__name__
