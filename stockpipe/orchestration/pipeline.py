@@ -190,16 +190,16 @@ def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Bronze -> silver with validation, quarantine and deduplication."""
-    from stockpipe.transform.job import run_clean, write_companies
+    from stockpipe.transform.job import run_clean
     from stockpipe.transform.session import get_spark
 
     step = "Spark_Cleaning_Job"
     reporter.start(step, None)
     spark = get_spark(settings)
-    write_companies(settings, spark, csv_path=settings.companies_file)
     result = run_clean(
         settings,
         spark=spark,
+        companies_csv=settings.companies_file,
         on_progress=lambda phase, done, total: reporter.update(step, done, total, phase),
     )
     return StepResult(

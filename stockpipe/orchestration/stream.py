@@ -154,7 +154,7 @@ class StreamRunner:
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         upload_spool(self.settings)
-        clean = run_clean(self.settings, spark=spark)
+        clean = run_clean(self.settings, spark=spark, companies_csv=self.settings.companies_file)
         load = run_load(self.settings)
         if load.rows_loaded or marts:
             select = None if marts else CYCLE_MODELS
@@ -215,12 +215,10 @@ class StreamRunner:
 
     def run(self, on_cycle: Callable[[CycleStats, StreamState], None] | None = None) -> StreamState:
         from stockpipe.orchestration.lock import pipeline_lock
-        from stockpipe.transform.job import write_companies
         from stockpipe.transform.session import get_spark
 
         with pipeline_lock(self.settings, what="stream"):
             spark = get_spark(self.settings)
-            write_companies(self.settings, spark, csv_path=self.settings.companies_file)
             self._initial_watermark()
             started = time.monotonic()
             if self.options.produce:

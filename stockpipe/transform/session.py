@@ -106,6 +106,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(sp.shuffle_partitions),
         "spark.driver.memory": sp.driver_memory,
         "spark.sql.adaptive.enabled": "true",
+        # stockpipe draws its own progress; Spark's console bars would garble it
+        "spark.ui.showConsoleProgress": "false",
     }
     # Spark's generated code has methods past the JVM's 8,000-byte JIT limit for a wide parse
     # like ours; letting the JIT compile them makes the clean step about 2x faster (measured).
@@ -152,7 +154,9 @@ def get_spark(settings: Settings) -> SparkSession:
             return active
         check_java()
         master = settings.spark.master
-        if not is_local_master(master):
+        if is_local_master(master):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname-resolution warning
+        else:
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = SparkSession.builder.master(master)
