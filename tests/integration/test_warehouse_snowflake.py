@@ -60,7 +60,7 @@ def test_load_transform_quality_on_fakesnow_matches_duckdb(
             sf, "select table_name from PIPELINE.information_schema.tables where table_schema = 'RAW'"
         )
     }
-    assert tables == {*RAW, "DBT_RESULTS"}
+    assert tables == {*RAW, "DBT_RESULTS", "FRESHNESS"}
 
     built = run_transform(settings)
     assert built.success, [(n.name, n.message) for n in built.failed]
