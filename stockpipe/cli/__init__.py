@@ -22,13 +22,47 @@ from stockpipe.errors import StockpipeError
 __all__ = ["app", "main"]
 
 
+class _NoTraceback(logging.Formatter):
+    """Terminal log lines without tracebacks: those go to the log file only."""
+
+    def formatException(self, ei: object) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = ""
+        return super().format(record).rstrip()
+
+
+def _configure_logging() -> None:
+    """Warnings (one line) on stderr; everything from INFO, with tracebacks, in the state log."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    terminal = logging.StreamHandler()
+    terminal.setLevel(logging.WARNING)
+    terminal.setFormatter(_NoTraceback("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(terminal)
+    try:
+        from stockpipe.settings import get_settings
+
+        logs = get_settings().state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        file = logging.FileHandler(logs / "stockpipe.log", encoding="utf-8")
+    except (OSError, ValidationError):
+        return  # no usable data folder yet: the command itself will say why
+    file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file)
+    for noisy in ("py4j", "urllib3", "snowflake", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turn known errors into one sentence."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     try:
         app()
     except StockpipeError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
+        logging.getLogger("stockpipe").info("failed: %s", exc, exc_info=True)
         sys.exit(1)
     except ValidationError as exc:
         first = exc.errors()[0]
