@@ -1,13 +1,16 @@
 """Benchmark of the clean step: stockpipe ``run_clean`` vs DuckDB SQL vs the seed's per-file approach.
 
-    .venv/bin/python benchmarks/bench_clean.py --rows 1000000 --rows 10000000
+    .venv/bin/python benchmarks/bench_clean.py        # 1M and 10M rows in 50k-record files, 1M in 5k
+    .venv/bin/python benchmarks/bench_clean.py --config 3000000:50000 --no-report
 
-For each size, bronze files of realistic bar JSON are generated (50,000 records per file, the
-consumer's default flush size; 50 symbols of 1-minute bars over consecutive weekdays; ~4% bad
-records of four kinds and ~0.5% exact re-deliveries), then on the same files:
+For each configuration, bronze files of realistic bar JSON are generated (50,000 records per file
+is the consumer's default flush size; a streaming consumer flushing every few seconds writes
+smaller files, hence the 5,000-record configuration; 50 symbols of 1-minute bars over consecutive
+weekdays; ~4% bad records of four kinds and ~0.5% exact re-deliveries), then on the same files:
 
 * **stockpipe**: ``run_clean`` (parse, validate, quarantine, dedup, partitioned silver write,
-  journal + swaps) on a warm local Spark session (``local[*]``, after a small warm-up run), fresh lake;
+  journal + swaps) on a warm local Spark session (``local[*]``, after a 1M-row warm-up run),
+  fresh lake;
 * **DuckDB**: the same transformation as one SQL script (parse JSON, validate, dedup, write
   partitioned Parquet) - the single-machine limit;
 * **seed**: the seed's pattern - for each file a Spark read and a ``count()``, a chain of
@@ -266,11 +269,11 @@ def duckdb_clean(files: list[Path], out: Path, threads: int) -> DuckResult:
     return DuckResult(seconds, int(silver[0]) if silver else 0, int(quarantined[0]) if quarantined else 0)
 
 
-def bench_stockpipe(spark: object, lake: Path, rows: int) -> tuple[Timing, dict[str, object]]:
+def bench_stockpipe(spark: object, lake: Path, rows: int) -> tuple[Timing, dict[str, int]]:
     from stockpipe.settings import Settings
     from stockpipe.transform.job import run_clean
 
-    settings = Settings(data_dir=lake.parent, lake={"root": lake.as_uri()}, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=lake.parent, lake={"root": lake.as_uri()}, _env_file=None)
     started = time.perf_counter()
     result = run_clean(settings, spark=spark, with_companies=False)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
@@ -327,14 +330,14 @@ def warm_up(spark: object, workdir: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run(sizes: list[int], seed_files: int, workdir: Path, driver_memory: str, per_file: int) -> str:
+def run(configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str) -> str:
     from pyspark.sql import SparkSession
 
     from stockpipe.settings import Settings
     from stockpipe.transform.session import spark_conf
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         spark={
             "master": "local[*]",
             "driver_memory": driver_memory,
@@ -349,18 +352,18 @@ def run(sizes: list[int], seed_files: int, workdir: Path, driver_memory: str, pe
     spark.sparkContext.setLogLevel("ERROR")
     warm_up(spark, workdir)
     lines = [
-        f"Bronze: {per_file:,} records per file, ~4% bad records (4 kinds), ~0.5% exact re-deliveries; "
+        "Bronze: ~4% bad records (4 kinds), ~0.5% exact re-deliveries; "
         "50 symbols of 1-minute bars. Spark: one `local[*]` session, warmed up by a 1M-row run "
         "first (JIT compilation of Spark's generated code costs ~10 s per query shape on this "
         "machine); DuckDB: one connection, all cores.",
         "",
-        "| rows | engine | seconds | rows/s | note |",
-        "|---:|---|---:|---:|---|",
+        "| rows | records/file | engine | seconds | rows/s | note |",
+        "|---:|---:|---|---:|---:|---|",
     ]
     ratios: list[str] = []
     try:
-        for rows in sizes:
-            root = workdir / f"r{rows}"
+        for rows, per_file in configs:
+            root = workdir / f"r{rows}-{per_file}"
             shutil.rmtree(root, ignore_errors=True)
             lake = root / "lake"
             t0 = time.perf_counter()
@@ -387,31 +390,41 @@ def run(sizes: list[int], seed_files: int, workdir: Path, driver_memory: str, pe
                     if t is sp
                     else ""
                 )
-                lines.append(f"| {rows:,} | {t.name} | {t.seconds:.1f} | {t.rate:,.0f} | {note} |")
+                lines.append(
+                    f"| {rows:,} | {per_file:,} | {t.name} | {t.seconds:.1f} | {t.rate:,.0f} | {note} |"
+                )
             ratios.append(
-                f"- {rows:,} rows: stockpipe / DuckDB time = {sp.seconds / duck.seconds:.1f}x; "
+                f"- {rows:,} rows in {len(files)} files: stockpipe / DuckDB time = "
+                f"{sp.seconds / duck.seconds:.1f}x; "
                 f"seed / stockpipe time = {seed.seconds / sp.seconds:.1f}x"
             )
             shutil.rmtree(root, ignore_errors=True)
     finally:
         spark.stop()
-    return "\n".join([*lines, "", *ratios])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    notes = [f"Load average (1, 5, 15 min) at the end: {load} - other processes share this machine's CPUs."]
+    return "\n".join([*lines, "", *ratios, "", *notes])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, action="append", help="bronze records (repeatable)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        metavar="ROWS:PER_FILE",
+        help="bronze records and records per file (repeatable; default 1M:50k, 10M:50k, 1M:5k)",
+    )
     parser.add_argument("--seed-files", type=int, default=20, help="files the seed pattern runs on")
     parser.add_argument("--driver-memory", default="6g")
-    parser.add_argument("--per-file", type=int, default=PER_FILE, help="records per bronze file")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-report", action="store_true", help="print only, leave docs/benchmarks.md")
     args = parser.parse_args()
-    sizes = args.rows or [1_000_000, 10_000_000]
+    raw_configs = args.config or ["1000000:50000", "10000000:50000", "1000000:5000"]
+    configs = [(int(c.split(":")[0]), int(c.split(":")[1])) for c in raw_configs]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-clean-"))
-    body = run(sizes, args.seed_files, workdir, args.driver_memory, args.per_file)
+    body = run(configs, args.seed_files, workdir, args.driver_memory)
     text = f"## Clean (bronze → silver)\n\nCommand: `.venv/bin/python benchmarks/bench_clean.py`.\n\n{body}\n"
     print(text)
     if not args.no_report:

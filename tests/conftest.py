@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.warehouse",
     "tests.fixtures.airflow",
     "tests.fixtures.pipeline",
+    "tests.fixtures.faults",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

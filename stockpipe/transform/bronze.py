@@ -1,0 +1,115 @@
+"""Finding and reading new bronze: the manifest minus the ledger, then one Spark read of all files.
+
+Bronze paths are built from the layout (``<lake>/bronze/<topic>/ingest_date=<d>/<file>``) and the
+manifest entry's ``file`` and ``ingest_date``; every listed file must exist (the uploader writes
+the manifest entry after the data file), otherwise the run stops with ``StateFileError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stockpipe.contract.layout import BatchId, bronze_dir, bronze_manifest_dir, raw_record_schema, silver_dir
+from stockpipe.errors import StateFileError
+from stockpipe.transform.lakefs import LakeFS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """The fields of a bronze manifest entry the clean step uses."""
+
+    file: str
+    ingest_date: str
+    records: int
+
+
+@dataclass(frozen=True)
+class LakePaths:
+    """Every location the clean step reads or writes, for one lake root and topic."""
+
+    root: str
+    topic: str
+
+    @property
+    def prices(self) -> str:
+        return silver_dir(self.root, "stock_prices")
+
+    @property
+    def quarantine(self) -> str:
+        return silver_dir(self.root, "quarantine")
+
+    @property
+    def state(self) -> str:
+        return silver_dir(self.root, "_state")
+
+    @property
+    def staging_root(self) -> str:
+        return silver_dir(self.root, "_staging")
+
+    def bronze(self, entry: ManifestEntry) -> str:
+        return f"{bronze_dir(self.root, self.topic)}/ingest_date={entry.ingest_date}/{entry.file}"
+
+
+def new_manifest_entries(
+    fs: LakeFS, paths: LakePaths, done: set[str], progress: Callable[[str, int, int], None] | None = None
+) -> list[ManifestEntry]:
+    """Manifest entries of bronze files not in the ledger (their data files checked to exist)."""
+    listing = [
+        e
+        for e in fs.list(bronze_manifest_dir(paths.root, paths.topic))
+        if e.name.endswith(".json") and not e.name.startswith(".") and e.name[: -len(".json")] not in done
+    ]
+    entries: list[ManifestEntry] = []
+    for i, e in enumerate(listing, start=1):
+        entries.append(_read_entry(fs, e.uri, e.name[: -len(".json")]))
+        if progress:
+            progress("manifest", i, len(listing))
+    by_dir: dict[str, set[str]] = {}
+    for entry in entries:
+        folder = paths.bronze(entry).rsplit("/", 1)[0]
+        if folder not in by_dir:
+            by_dir[folder] = {x.name for x in fs.list(folder)}
+        if entry.file not in by_dir[folder]:
+            raise StateFileError(
+                f"The bronze manifest lists {entry.file} but {paths.bronze(entry)} does not exist."
+            )
+    return entries
+
+
+def _read_entry(fs: LakeFS, uri: str, name: str) -> ManifestEntry:
+    try:
+        doc = json.loads(fs.read_bytes(uri))
+        entry = ManifestEntry(str(doc["file"]), str(doc["ingest_date"]), int(doc["records"]))
+        BatchId.parse(entry.file)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StateFileError(f"The bronze manifest entry {uri} is corrupt ({type(exc).__name__}).") from exc
+    if entry.file != name or not _DATE_RE.match(entry.ingest_date):
+        raise StateFileError(f"The bronze manifest entry {uri} does not describe the file {name}.")
+    return entry
+
+
+def read_bronze(spark: SparkSession, uris: list[str]) -> DataFrame:
+    """One read of all bronze files, with ``bronze_file`` and ``ingest_date`` from each file's path."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return (
+        spark.read.schema(from_arrow_schema(raw_record_schema()))
+        .parquet(*uris)
+        .withColumn("bronze_file", F.col("_metadata.file_name"))
+        .withColumn(
+            "ingest_date",
+            F.regexp_extract(F.col("_metadata.file_path"), r"ingest_date=(\d{4}-\d{2}-\d{2})/", 1).cast(
+                "date"
+            ),
+        )
+    )
