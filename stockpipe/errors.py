@@ -13,6 +13,10 @@ class BrokerUnavailableError(StockpipeError):
     """The Kafka cluster cannot be reached."""
 
 
+class StorageError(StockpipeError):
+    """Writing to the spool or the lake failed (disk full, read-only, a file where a folder must be)."""
+
+
 class StateFileError(StockpipeError):
     """A state file (manifest, ledger, load state) is corrupt or unreadable."""
 

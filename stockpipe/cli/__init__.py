@@ -33,6 +33,20 @@ class _NoTraceback(logging.Formatter):
         return super().format(record).rstrip()
 
 
+class _StateLog(logging.FileHandler):
+    """The state log file. If writing it fails (a full disk), it goes quiet instead of printing a
+    logging traceback over the one-sentence error the command is about to show."""
+
+    broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.broken = True
+
+
 def _configure_logging() -> None:
     """Warnings (one line) on stderr; everything from INFO, with tracebacks, in the state log."""
     root = logging.getLogger()
@@ -46,7 +60,7 @@ def _configure_logging() -> None:
 
         logs = get_settings().state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        file = logging.FileHandler(logs / "stockpipe.log", encoding="utf-8")
+        file = _StateLog(logs / "stockpipe.log", encoding="utf-8")
     except (OSError, ValidationError):
         return  # no usable data folder yet: the command itself will say why
     file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))

@@ -8,6 +8,13 @@ dictionary lookup. The points:
 - ``AFTER_FILE_WRITE``      consumer: spool file renamed and fsynced, offsets not committed
 - ``AFTER_BRONZE_PUBLISH``  upload: data file published to bronze, manifest entry not written
 - ``AFTER_MANIFEST_WRITE``  upload: manifest entry written, spool file not deleted
+- ``BRONZE_MID_COPY``       upload: half of a bronze data file written to its hidden temp name
+- ``MID_PRODUCE``           producer: the n-th message delivered, the rest never sent
+- ``DBT_NODE_FINISHED``     dbt: the n-th node (model, seed, test) finished, the next not started
+- ``AFTER_STEP_<step>``     orchestration: the seed step ``<step>`` finished, the next not started
+
+Others, in the same style: ``STOCKPIPE_FAULT_LOAD_MID_TRANSACTION`` (warehouse/base.py) and
+``STOCKPIPE_FAULT_CLEAN=<point>`` (transform/commit.py).
 """
 
 from __future__ import annotations

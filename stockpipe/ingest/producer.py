@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +13,14 @@ if TYPE_CHECKING:
     from stockpipe.contract.bar import Bar
     from stockpipe.settings import Settings
 
+from stockpipe.ingest.faults import fault_point
+
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int], None]
 PROGRESS_EVERY = 5_000
 FLUSH_TIMEOUT = 120.0
+MID_PRODUCE_FAULT = "MID_PRODUCE"
 
 
 @dataclass
@@ -82,14 +86,29 @@ def _produce(
     conf["on_delivery"] = on_delivery
     producer = Producer(conf)
     started = time.perf_counter()
-    handed = _produce_loop(producer, info.topic, items, on_progress, encode)
+    if os.environ.get(f"STOCKPIPE_FAULT_{MID_PRODUCE_FAULT}"):  # test-only; never set in production
+        items = _crash_mid_produce(producer, items)
+    refused: list[str] = []  # refused by the client before sending (e.g. over message.max.bytes)
+    handed = _produce_loop(producer, info.topic, items, on_progress, encode, refused)
     remaining = producer.flush(FLUSH_TIMEOUT)
     seconds = time.perf_counter() - started
-    failed = len(errors) + remaining
-    first_error = errors[0] if errors else None
+    failed = len(refused) + len(errors) + remaining
+    first_error = (refused + errors)[0] if refused or errors else None
     if remaining and first_error is None:
         first_error = f"{remaining} messages not delivered within {FLUSH_TIMEOUT:.0f} s"
     return ProduceResult(sent=handed - failed, failed=failed, seconds=seconds, first_error=first_error)
+
+
+def _crash_mid_produce(producer: Any, items: Iterable[Any]) -> Iterator[Any]:
+    """Test-only: after each item is handed over, wait for its delivery, then hit the fault point.
+
+    ``STOCKPIPE_FAULT_MID_PRODUCE=<n>`` so kills the producer with exactly ``n`` messages in the
+    topic and the rest never sent (a producer crash part-way through a batch).
+    """
+    for item in items:
+        yield item
+        producer.flush(FLUSH_TIMEOUT)
+        fault_point(MID_PRODUCE_FAULT)
 
 
 def _produce_loop(
@@ -98,12 +117,16 @@ def _produce_loop(
     items: Iterable[Any],
     on_progress: ProgressCallback | None,
     encode: bool,
+    refused: list[str],
 ) -> int:
     """Hand every item (a Bar if ``encode``, else a (key, value) pair) to the client.
 
-    On a full local queue it serves callbacks and retries. This is the producer's hot path:
-    no per-message allocation beyond the value itself.
+    On a full local queue it serves callbacks and retries. A message the client refuses outright
+    (e.g. larger than ``message.max.bytes``) is recorded in ``refused`` and the others still go
+    out. This is the producer's hot path: no per-message allocation beyond the value itself.
     """
+    from confluent_kafka import KafkaException
+
     produce = producer.produce
     poll = producer.poll
     count = 0
@@ -123,6 +146,10 @@ def _produce_loop(
                     break
                 except BufferError:
                     continue
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else exc
+            reason = err.str() if hasattr(err, "str") else str(err)
+            refused.append(f"a message of {len(value or b''):,} bytes was refused: {reason}")
         count += 1
         if count % PROGRESS_EVERY == 0:
             poll(0)

@@ -8,6 +8,7 @@ so the upload can record it without asking the cluster.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.contract.layout import BATCH_SUFFIX, BatchId
+from stockpipe.errors import StorageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -103,15 +105,20 @@ def write_batch(spool_dir: Path, batch: BatchId, table: pa.Table) -> Path:
     """Write ``table`` durably under ``batch.file_name`` (temp file, fsync, rename, dir fsync)."""
     import pyarrow.parquet as pq
 
-    spool_dir.mkdir(parents=True, exist_ok=True)
     final = spool_dir / batch.file_name
     tmp = spool_dir / f"{TEMP_PREFIX}{batch.file_name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression=COMPRESSION)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    fsync_dir(spool_dir)
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression=COMPRESSION)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        fsync_dir(spool_dir)
+    except OSError as exc:  # disk full, read-only, not a folder: one sentence naming the file
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise StorageError(f"Cannot write the spool file {final}: {exc.strerror or exc}.") from exc
     return final
 
 

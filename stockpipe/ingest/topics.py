@@ -48,6 +48,7 @@ def connect_admin(settings: Settings, bootstrap: str, timeout: float = DEFAULT_T
             return admin, md
         except Exception as exc:
             last = exc
+            admin.poll(0)  # serve error_cb: the real reason (refused, SASL failure, TLS) lands in errors
             time.sleep(0.2)
     reason = errors[-1] if errors else str(last or "no answer")
     raise BrokerUnavailableError(

@@ -9,6 +9,7 @@ again; the same name with different content is a ``StateFileError``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -19,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stockpipe.contract.layout import BatchId, bronze_dir, bronze_file
-from stockpipe.errors import PipelineLockedError, StateFileError
+from stockpipe.contract.layout import BatchId, bronze_dir, bronze_file, bronze_manifest_dir
+from stockpipe.errors import PipelineLockedError, StateFileError, StorageError
 from stockpipe.ingest.faults import fault_point
 from stockpipe.ingest.spool import file_cluster_id, fsync_dir, spool_files
 from stockpipe.lake.manifest import (
@@ -74,16 +75,34 @@ class _Publisher:
         return self._existing[topic]
 
     def write(self, path: str, data: bytes) -> None:
-        """Make ``path`` appear with ``data`` all at once (never a partial file under its name)."""
+        """Make ``path`` appear with ``data`` all at once (never a partial file under its name).
+
+        A failed write (disk full, read-only, a file where a folder must be) removes its temp
+        file and raises ``StorageError`` naming ``path``.
+        """
+        try:
+            self._write(path, data)
+        except OSError as exc:
+            raise StorageError(f"Cannot write {self.uri(path)} to the lake: {exc.strerror or exc}.") from exc
+
+    def _write(self, path: str, data: bytes) -> None:
         parent, name = path.rsplit("/", 1)
         if self.scheme == "file":
             os.makedirs(parent, exist_ok=True)
             tmp = f"{parent}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as fh:
+                    half = len(data) // 2
+                    fh.write(memoryview(data)[:half])
+                    fault_point("BRONZE_MID_COPY")  # test-only: killed with half the file copied
+                    fh.write(memoryview(data)[half:])
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             fsync_dir(Path(parent))
         elif self.scheme in ("s3", "s3a"):
             self.fs.pipe_file(path, data)  # a single PUT is atomic
@@ -92,6 +111,20 @@ class _Publisher:
             tmp = f"{parent}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, path)
+
+    def clean_temp_files(self, topic: str) -> int:
+        """Delete the hidden temp files a killed upload left (safe: the upload lock is held)."""
+        if self.scheme in ("s3", "s3a"):
+            return 0  # single PUTs: no temp files
+        removed = 0
+        for folder in (
+            f"{bronze_dir(self.root, topic)}/ingest_date=*",
+            bronze_manifest_dir(self.root, topic),
+        ):
+            for path in self.fs.glob(f"{folder}/.*.tmp"):
+                self.fs.rm_file(path)
+                removed += 1
+        return removed
 
     def uri(self, path: str) -> str:
         """The lake URI of an in-filesystem path (what the manifest records)."""
@@ -130,6 +163,7 @@ def upload_spool(
 def _upload(settings: Settings, on_progress: ProgressCallback | None, clock: Clock) -> UploadResult:
     started = time.monotonic()
     pub = _Publisher(settings)
+    pub.clean_temp_files(settings.kafka.topic)
     result = UploadResult(0, 0, 0, 0, 0.0)
     spool_dir = settings.spool_dir
     for path in spool_files(spool_dir):

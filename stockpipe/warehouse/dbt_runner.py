@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
+from stockpipe.ingest.faults import fault_point
 from stockpipe.warehouse import tables
 
 if TYPE_CHECKING:
@@ -284,10 +285,12 @@ def invoke(
         name = event.info.name
         if name == "LogStartLine":
             total = int(event.data.total) or total
-        elif name == "NodeFinished" and on_progress:
-            done += 1
-            info = event.data.node_info
-            on_progress(DbtProgress(info.node_name, info.node_status, done, total))
+        elif name == "NodeFinished":
+            fault_point("DBT_NODE_FINISHED")  # test-only: killed between two models (unset: no-op)
+            if on_progress:
+                done += 1
+                info = event.data.node_info
+                on_progress(DbtProgress(info.node_name, info.node_status, done, total))
 
     project_dir = project_dir or settings.dbt.project_dir
     args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
