@@ -30,18 +30,10 @@ from stockpipe.dashboard.app import DEFAULT_RANGE_DAYS
 from stockpipe.dashboard.health import LAYER_TABLES
 from stockpipe.dashboard.server import settings_env, streamlit_command
 from stockpipe.settings import Settings
+from tests.helpers_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers_gold import GoldSpec, build_empty_warehouse, build_gold_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 REAL_WAREHOUSE = os.environ.get("STOCKPIPE_TEST_DASHBOARD_WAREHOUSE")
 WAIT_MS = 30_000
 DAILY_JS = "document.querySelector('.st-key-daily-chart .js-plotly-plot')"

@@ -18,18 +18,10 @@ from stockpipe.cli import app
 from stockpipe.dashboard.report import build_report, slug
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings
+from tests.helpers_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers_gold import GoldSpec, build_gold_warehouse
 
 pytestmark = pytest.mark.integration
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NETWORK = re.compile(r"^\s*(https?:|//|ftp:|wss?:)", re.IGNORECASE)
 
 

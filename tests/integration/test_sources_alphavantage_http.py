@@ -17,6 +17,7 @@ from stockpipe.settings import AlphaVantageSettings, Settings
 from stockpipe.sources import SourceOptions, build_source
 from stockpipe.sources.alphavantage import AlphaVantageSource
 from stockpipe.sources.errors import SourceError
+from tests.helpers_clock import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -65,19 +66,6 @@ def av_server() -> Iterator[tuple[str, Recorded]]:
         server.server_close()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def _source(url: str, clock: FakeClock, *, timeout: float = 5.0, **opts: object) -> AlphaVantageSource:
     settings = AlphaVantageSettings(api_key=SecretStr(KEY), base_url=url, max_retries=3)
     options = SourceOptions(**opts)  # type: ignore[arg-type]
@@ -87,7 +75,7 @@ def _source(url: str, clock: FakeClock, *, timeout: float = 5.0, **opts: object)
 def test_recorded_intraday_and_daily_replies(av_server: tuple[str, Recorded]) -> None:
     url, rec = av_server
     rec.script["IBM"] = [(200, "intraday_ibm_1min.json", 0.0)]
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     bars = list(_source(url, clock, symbols=("IBM",)).bars())
     assert [b.bar_ts.isoformat() for b in bars][:2] == [
         "2024-03-08T09:30:00-05:00",
@@ -105,7 +93,7 @@ def test_recorded_intraday_and_daily_replies(av_server: tuple[str, Recorded]) ->
 def test_note_then_success_is_retried(av_server: tuple[str, Recorded]) -> None:
     url, rec = av_server
     rec.script["IBM"] = [(200, "note_rate_limit.json", 0.0), (200, "intraday_ibm_1min.json", 0.0)]
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     bars = list(_source(url, clock, symbols=("IBM",)).bars())
     assert len(bars) == 7
     assert len(rec.queries) == 2
@@ -116,7 +104,7 @@ def test_rate_limiter_spaces_requests_across_symbols(av_server: tuple[str, Recor
     url, rec = av_server
     for sym in ("IBM", "AAPL", "MSFT"):
         rec.script[sym] = [(200, "intraday_ibm_1min.json", 0.0)]
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     bars = list(_source(url, clock, symbols=("IBM", "AAPL", "MSFT")).bars())
     assert [q["symbol"] for q in rec.queries] == ["IBM", "AAPL", "MSFT"]
     assert [b.symbol for b in bars] == ["IBM"] * 7 + ["AAPL"] * 7 + ["MSFT"] * 7
@@ -127,7 +115,7 @@ def test_error_message_fails_naming_the_symbol(av_server: tuple[str, Recorded]) 
     url, rec = av_server
     rec.script["NOPE"] = [(200, "error_message.json", 0.0)]
     with pytest.raises(SourceError, match="for NOPE: Error Message: Invalid API call"):
-        list(_source(url, FakeClock(), symbols=("NOPE",)).bars())
+        list(_source(url, FakeClock(0.0), symbols=("NOPE",)).bars())
     assert len(rec.queries) == 1
 
 
@@ -141,13 +129,13 @@ def test_timeout_and_5xx_retried_and_key_never_leaks(
         (502, "bad gateway", 0.0),
         (200, "intraday_ibm_1min.json", 0.0),
     ]
-    bars = list(_source(url, FakeClock(), timeout=0.3, symbols=("IBM",)).bars())
+    bars = list(_source(url, FakeClock(0.0), timeout=0.3, symbols=("IBM",)).bars())
     assert len(bars) == 7
     assert len(rec.queries) == 3
 
     rec.script["IBM"] = [(503, "down", 0.0)] * 4
     with pytest.raises(SourceError) as info:
-        list(_source(url, FakeClock(), symbols=("IBM",)).bars())
+        list(_source(url, FakeClock(0.0), symbols=("IBM",)).bars())
     message = str(info.value)
     assert "failed after 4 attempt(s): HTTP 503" in message
     assert KEY not in message

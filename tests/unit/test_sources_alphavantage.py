@@ -15,6 +15,7 @@ from stockpipe.sources import SourceOptions
 from stockpipe.sources.alphavantage import AlphaVantageSource, redact
 from stockpipe.sources.errors import SourceError
 from stockpipe.sources.ratelimit import RateLimiter
+from tests.helpers_clock import FakeClock
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "sources" / "alphavantage"
 KEY = "SECRETKEY123"
@@ -22,19 +23,6 @@ KEY = "SECRETKEY123"
 
 def fixture(name: str) -> dict[str, object]:
     return json.loads((FIXTURES / name).read_text())
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Server:
@@ -57,7 +45,7 @@ class Server:
 def make(
     server: Server, clock: FakeClock | None = None, *, max_retries: int = 4, **opts: object
 ) -> AlphaVantageSource:
-    clock = clock or FakeClock()
+    clock = clock or FakeClock(1000.0)
     settings = AlphaVantageSettings(
         api_key=SecretStr(KEY), base_url="http://av.test/query", max_retries=max_retries
     )
@@ -95,7 +83,7 @@ def test_daily_uses_time_series_daily_and_filters_dates() -> None:
 
 @pytest.mark.parametrize("notice", ["note_rate_limit.json", "information_rate_limit.json"])
 def test_rate_limit_notice_is_retried_with_backoff_then_succeeds(notice: str) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     server = Server((200, fixture(notice)), (200, fixture(notice)), (200, fixture("intraday_ibm_1min.json")))
     bars = list(make(server, clock).bars())
     assert len(bars) == 7
@@ -129,7 +117,7 @@ def test_error_replies_fail_at_once_never_as_data(name: str, pattern: str) -> No
 
 
 def test_server_errors_and_timeouts_are_retried() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     server = Server(
         (503, "busy"),
         (200, httpx.ReadTimeout("timed out")),
@@ -179,7 +167,7 @@ def test_limit_and_default_symbols() -> None:
 
 
 def test_rate_limiter_spacing_on_an_injected_clock() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(5, 25, clock=clock.monotonic, sleep=clock.sleep)
     starts = []
     for _ in range(4):
@@ -191,7 +179,7 @@ def test_rate_limiter_spacing_on_an_injected_clock() -> None:
 
 
 def test_rate_limiter_daily_budget() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(60, 3, clock=clock.monotonic, sleep=clock.sleep)
     for _ in range(3):
         limiter.acquire()

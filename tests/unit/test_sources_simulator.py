@@ -16,6 +16,7 @@ from stockpipe.sources import SourceOptions
 from stockpipe.sources.calendar import EXCHANGE_TZ, is_regular_session
 from stockpipe.sources.companies import load_companies
 from stockpipe.sources.simulator import SimulatorSource
+from tests.helpers_clock import FakeClock
 
 SYMS = ("AAPL", "MSFT", "NVDA")
 DAY = date(2024, 3, 4)  # a regular Monday session (EST)
@@ -172,21 +173,8 @@ def test_invalid_options_are_config_errors() -> None:
         SimulatorSource(SourceOptions(symbols=SYMS, start=DAY, realtime=True, speed=0))
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_realtime_pacing_on_an_injected_clock() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     speed = 120.0  # one simulated minute per 0.5 wall seconds
     src = SimulatorSource(
         SourceOptions(symbols=("AAPL", "MSFT"), start=DAY, realtime=True, speed=speed, limit=8),
@@ -203,7 +191,7 @@ def test_realtime_pacing_on_an_injected_clock() -> None:
 
 
 def test_realtime_starting_mid_session_and_skipping_closed_market() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     saturday = datetime(2024, 3, 9, 15, 0, tzinfo=UTC)
     src = SimulatorSource(
         SourceOptions(symbols=("AAPL",), realtime=True, speed=60.0, limit=2),
@@ -215,7 +203,7 @@ def test_realtime_starting_mid_session_and_skipping_closed_market() -> None:
     assert [b.bar_ts.isoformat() for b in bars] == ["2024-03-11T09:30:00-04:00", "2024-03-11T09:31:00-04:00"]
     assert clock.now - 100.0 == pytest.approx(2.0)  # the weekend is skipped, not waited for
 
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     friday_10am = datetime(2024, 3, 8, 15, 0, tzinfo=UTC)
     src = SimulatorSource(
         SourceOptions(symbols=("AAPL",), realtime=True, speed=60.0, limit=1),
