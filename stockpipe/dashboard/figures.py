@@ -5,6 +5,8 @@ Import this module lazily (it imports plotly); the CLI only loads it inside comm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -52,39 +54,18 @@ def candlestick_figure(daily: pd.DataFrame, symbol: str, height: int = 560) -> g
         return _empty(title, f"No daily bars for {symbol} in this range.")
     frame = daily.sort_values("trade_date")
     x = pd.to_datetime(frame["trade_date"])
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.74, 0.26], vertical_spacing=0.03)
-    fig.add_trace(
-        go.Candlestick(
+    smas = [
+        go.Scatter(
             x=x,
-            open=frame["open"],
-            high=frame["high"],
-            low=frame["low"],
-            close=frame["close"],
-            name=symbol,
-            increasing_line_color=UP,
-            decreasing_line_color=DOWN,
-        ),
-        row=1,
-        col=1,
-    )
-    for col in ("sma_20", "sma_50"):
-        if col in frame and frame[col].notna().any():
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=frame[col],
-                    mode="lines",
-                    name=SMA_LABELS[col],
-                    line={"color": SMA_COLORS[col], "width": 1.5},
-                ),
-                row=1,
-                col=1,
-            )
-    fig.add_trace(
-        go.Bar(x=x, y=frame["volume"], name="Volume", marker_color=_volume_colors(frame)),
-        row=2,
-        col=1,
-    )
+            y=frame[col],
+            mode="lines",
+            name=SMA_LABELS[col],
+            line={"color": SMA_COLORS[col], "width": 1.5},
+        )
+        for col in ("sma_20", "sma_50")
+        if col in frame and frame[col].notna().any()
+    ]
+    fig = _candles_over_volume(frame, x, symbol, price_share=0.74, overlays=smas)
     fig.update_layout(
         title=title,
         height=height,
@@ -98,14 +79,13 @@ def candlestick_figure(daily: pd.DataFrame, symbol: str, height: int = 560) -> g
     return fig
 
 
-def intraday_figure(bars: pd.DataFrame, symbol: str, day: object, height: int = 460) -> go.Figure:
-    """Intraday candlestick (exchange-local time) over volume bars for one trading day."""
-    title = intraday_title(symbol, day)
-    if bars.empty:
-        return _empty(title, f"No intraday bars for {symbol} on {day}.")
-    frame = bars.sort_values("local_ts")
-    x = frame["local_ts"]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03)
+def _candles_over_volume(
+    frame: pd.DataFrame, x: object, symbol: str, price_share: float, overlays: Sequence[go.Scatter] = ()
+) -> go.Figure:
+    """Two rows on one time axis: OHLC candles (and ``overlays``) above, volume bars below."""
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[price_share, 1 - price_share], vertical_spacing=0.03
+    )
     fig.add_trace(
         go.Candlestick(
             x=x,
@@ -120,11 +100,24 @@ def intraday_figure(bars: pd.DataFrame, symbol: str, day: object, height: int = 
         row=1,
         col=1,
     )
+    for overlay in overlays:
+        fig.add_trace(overlay, row=1, col=1)
     fig.add_trace(
         go.Bar(x=x, y=frame["volume"], name="Volume", marker_color=_volume_colors(frame)),
         row=2,
         col=1,
     )
+    return fig
+
+
+def intraday_figure(bars: pd.DataFrame, symbol: str, day: object, height: int = 460) -> go.Figure:
+    """Intraday candlestick (exchange-local time) over volume bars for one trading day."""
+    title = intraday_title(symbol, day)
+    if bars.empty:
+        return _empty(title, f"No intraday bars for {symbol} on {day}.")
+    frame = bars.sort_values("local_ts")
+    x = frame["local_ts"]
+    fig = _candles_over_volume(frame, x, symbol, price_share=0.75)
     fig.update_layout(
         title=title,
         height=height,
