@@ -32,3 +32,9 @@ class StepFailedError(StockpipeError):
         super().__init__(f"Step {step} failed: {cause}")
         self.step = step
         self.cause = cause
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first message line, without a trailing period (to end our own sentence)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.rstrip(".")

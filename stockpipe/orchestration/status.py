@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,7 +113,3 @@ def read_status(settings: Settings, kind: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return {"finished_at": f"unreadable status file {path}"}
     return data
-
-
-def counts_as_dict(counts: LayerCounts) -> dict[str, Any]:
-    return asdict(counts)

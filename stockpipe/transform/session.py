@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from stockpipe.errors import StockpipeError
+from stockpipe.errors import StockpipeError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -171,7 +171,7 @@ def get_spark(settings: Settings) -> SparkSession:
         try:
             _session = builder.getOrCreate()
         except Exception as exc:  # the JVM did not start: say so in one sentence
-            raise StockpipeError(f"Spark could not start on master {master}: {_first_line(exc)}.") from exc
+            raise StockpipeError(f"Spark could not start on master {master}: {first_line(exc)}.") from exc
         _session.sparkContext.setLogLevel("WARN")
         return _session
 
@@ -183,8 +183,3 @@ def stop_spark() -> None:
         if _session is not None:
             _session.stop()
             _session = None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0].rstrip(".") if text else type(exc).__name__

@@ -45,12 +45,6 @@ def fault_point(name: str) -> None:
         os._exit(FAULT_EXIT_CODE)
 
 
-def first_line(exc: BaseException) -> str:
-    """A database error's first line, without a trailing period (to end our own sentence)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.rstrip(".")
-
-
 @dataclass(frozen=True)
 class NativeScan:
     """A partition an engine may read itself: local Parquet files, the columns they all have,

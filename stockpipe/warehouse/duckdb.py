@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from stockpipe.errors import first_line
 from stockpipe.settings import quote_identifier
 from stockpipe.warehouse.base import (
     NativeScan,
@@ -22,7 +23,6 @@ from stockpipe.warehouse.base import (
     Warehouse,
     WarehouseError,
     WarehouseUnavailableError,
-    first_line,
 )
 from stockpipe.warehouse.tables import RAW_TABLES
 from stockpipe.warehouse.tables import sql_type as sql_type_of

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from stockpipe.errors import first_line
 from stockpipe.settings import SnowflakeSettings, quote_identifier, validate_identifier
 from stockpipe.warehouse.base import (
     ProgressFn,
@@ -25,7 +26,6 @@ from stockpipe.warehouse.base import (
     Warehouse,
     WarehouseError,
     WarehouseUnavailableError,
-    first_line,
 )
 from stockpipe.warehouse.tables import RAW_TABLES, create_table_sql
 
