@@ -1,11 +1,12 @@
 """Benchmark of the clean step: stockpipe ``run_clean`` vs DuckDB SQL vs the seed's per-file approach.
 
-    .venv/bin/python benchmarks/bench_clean.py        # 1M and 10M rows in 50k-record files, 1M in 5k
+    .venv/bin/python benchmarks/bench_clean.py        # 1M and 10M rows in 50k-record files, 1M in 5k and 1k
     .venv/bin/python benchmarks/bench_clean.py --config 3000000:50000 --no-report
 
 For each configuration, bronze files of realistic bar JSON are generated (50,000 records per file
 is the consumer's default flush size; a streaming consumer flushing every few seconds writes
-smaller files, hence the 5,000-record configuration; 50 symbols of 1-minute bars over consecutive
+smaller files, hence the 5,000- and 1,000-record configurations (``stockpipe stream`` at 125
+bars/s and 5 s cycles writes a few hundred records per file); 50 symbols of 1-minute bars over consecutive
 weekdays; ~4% bad records of four kinds and ~0.5% exact re-deliveries), then on the same files:
 
 * **stockpipe**: ``run_clean`` (parse, validate, quarantine, dedup, partitioned silver write,
@@ -273,7 +274,9 @@ def bench_stockpipe(spark: object, lake: Path, rows: int) -> tuple[Timing, dict[
     from stockpipe.settings import Settings
     from stockpipe.transform.job import run_clean
 
-    settings = Settings(data_dir=lake.parent, lake={"root": lake.as_uri()}, _env_file=None)
+    settings = Settings(
+        data_dir=lake.parent, lake={"root": lake.as_uri()}, spark={"unknown_symbols": "keep"}, _env_file=None
+    )
     started = time.perf_counter()
     result = run_clean(settings, spark=spark, with_companies=False)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
@@ -421,7 +424,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-report", action="store_true", help="print only, leave docs/benchmarks.md")
     args = parser.parse_args()
-    raw_configs = args.config or ["1000000:50000", "10000000:50000", "1000000:5000"]
+    raw_configs = args.config or ["1000000:50000", "10000000:50000", "1000000:5000", "1000000:1000"]
     configs = [(int(c.split(":")[0]), int(c.split(":")[1])) for c in raw_configs]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-clean-"))
     body = run(configs, args.seed_files, workdir, args.driver_memory)

@@ -122,6 +122,13 @@ class SparkSettings(BaseModel):
     conf: dict[str, str] = Field(default_factory=dict, description="extra spark conf (JSON)")
     shuffle_partitions: int = Field(default=8, ge=1)
     driver_memory: str = "2g"
+    unknown_symbols: Literal["quarantine", "keep"] = Field(
+        default="quarantine",
+        description=(
+            "a bar whose symbol is not in the companies reference: quarantine it (unknown_symbol) "
+            "or keep it (dim_companies then gets a row with has_reference_data = false)"
+        ),
+    )
 
 
 class DuckDBSettings(BaseModel):

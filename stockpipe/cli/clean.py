@@ -28,7 +28,8 @@ def clean_cmd(
         str | None, typer.Option(help="Spark master (default: settings, local[*]); e.g. spark://host:7077")
     ] = None,
     companies_csv: Annotated[
-        Path | None, typer.Option(help="companies CSV to convert (default: the packaged one)")
+        Path | None,
+        typer.Option(help="companies CSV to convert and check symbols against (default: settings/packaged)"),
     ] = None,
 ) -> None:
     """Clean new bronze files into silver with Spark: typed, validated, deduplicated, quarantined.

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int], None]
 PROGRESS_EVERY = 5_000
+# ...or after this many seconds: a paced source (the stream, a live API) yields a few hundred
+# bars a second, and its "produced" count must stay current for the stream's lag figure.
+PROGRESS_SECONDS = 0.25
 FLUSH_TIMEOUT = 120.0
 MID_PRODUCE_FAULT = "MID_PRODUCE"
 
@@ -129,8 +132,10 @@ def _produce_loop(
 
     produce = producer.produce
     poll = producer.poll
+    clock = time.monotonic
     count = 0
     reported = 0
+    reported_at = clock()
     for item in items:
         if encode:
             key, value = item.key(), item.to_json_bytes()
@@ -151,8 +156,9 @@ def _produce_loop(
             reason = err.str() if hasattr(err, "str") else str(err)
             refused.append(f"a message of {len(value or b''):,} bytes was refused: {reason}")
         count += 1
-        if count % PROGRESS_EVERY == 0:
+        if count % PROGRESS_EVERY == 0 or clock() - reported_at >= PROGRESS_SECONDS:
             poll(0)
+            reported_at = clock()
             if on_progress is not None:
                 on_progress(count - reported)
                 reported = count

@@ -7,11 +7,14 @@ warehouse adapter, so the numbers come from the warehouse the dashboard reads.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from stockpipe.settings import Settings
+
+HISTOGRAM_STEP = 0.1  # seconds per histogram bucket
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,9 @@ class Freshness:
     p50: float | None
     p95: float | None
     max: float | None
+    # bars per latency bucket (bucket start in seconds, as text -> count): lets a reader merge
+    # cycles and compute exact percentiles over all bars (at HISTOGRAM_STEP resolution)
+    histogram: dict[str, int] = field(default_factory=dict, compare=False)
 
     def as_row(self, cycle_at: datetime) -> tuple[datetime, int, float | None, float | None, float | None]:
         return (cycle_at, self.bars, self.p50, self.p95, self.max)
@@ -37,7 +43,31 @@ def summarise(latencies: Sequence[float]) -> Freshness:
     values = sorted(latencies)
     if not values:
         return Freshness(0, None, None, None)
-    return Freshness(len(values), percentile(values, 50), percentile(values, 95), values[-1])
+    buckets = Counter(f"{math.floor(v / HISTOGRAM_STEP) * HISTOGRAM_STEP:.1f}" for v in values)
+    return Freshness(
+        len(values),
+        percentile(values, 50),
+        percentile(values, 95),
+        values[-1],
+        dict(sorted(buckets.items(), key=lambda kv: float(kv[0]))),
+    )
+
+
+def histogram_percentile(histograms: Sequence[dict[str, int]], q: float) -> float | None:
+    """Nearest-rank percentile over merged histograms (a bucket stands for its upper edge)."""
+    merged: Counter[float] = Counter()
+    for h in histograms:
+        for start, n in h.items():
+            merged[float(start)] += n
+    total = sum(merged.values())
+    if not total:
+        return None
+    rank, seen = max(1, math.ceil(q / 100 * total)), 0
+    for edge in sorted(merged):
+        seen += merged[edge]
+        if seen >= rank:
+            return round(edge + HISTOGRAM_STEP, 1)
+    raise AssertionError("unreachable: rank <= total")
 
 
 def newly_visible(

@@ -208,6 +208,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
             "bronze_records": result.bronze_records,
             "silver_rows": result.silver_rows_written,
             "quarantined": result.quarantined,
+            "duplicates_dropped": result.duplicates_dropped,
         },
         details={"by_rule": dict(result.by_rule), "partitions": list(result.partitions_rewritten)},
     )

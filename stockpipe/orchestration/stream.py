@@ -56,6 +56,7 @@ class CycleStats:
     quarantined: int
     rows_loaded: int
     freshness: Freshness
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the cycle
 
 
 @dataclass
@@ -81,6 +82,7 @@ class StreamRunner:
         self._stop_consumer = threading.Event()
         self._watermark: datetime | None = None
         self._threads: list[threading.Thread] = []
+        self._dbt_manifest: Any | None = None  # the dbt project, parsed once per stream
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -148,24 +150,40 @@ class StreamRunner:
     def cycle(self, spark: Any, *, marts: bool) -> CycleStats:
         from stockpipe.lake.bronze import upload_spool
         from stockpipe.transform.job import run_clean
-        from stockpipe.warehouse.dbt_runner import run_transform
+        from stockpipe.warehouse.dbt_runner import parse_project, run_transform
         from stockpipe.warehouse.loader import run_load
 
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
+        phases: dict[str, float] = {}
+        mark = t0
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[name] = round(now - mark, 3)
+            mark = now
+
         upload_spool(self.settings)
+        lap("upload")
         clean = run_clean(self.settings, spark=spark, companies_csv=self.settings.companies_file)
+        lap("clean")
         load = run_load(self.settings)
+        lap("load")
         if load.rows_loaded or marts:
             select = None if marts else CYCLE_MODELS
-            result = run_transform(self.settings, select=select)
+            if self._dbt_manifest is None:
+                self._dbt_manifest = parse_project(self.settings)
+            result = run_transform(self.settings, select=select, manifest=self._dbt_manifest)
             if not result.success:
                 failed = ", ".join(n.name for n in result.failed) or "see the dbt log"
                 raise RuntimeError(f"dbt models failed: {failed}")
+        lap("dbt")
         visible_at = datetime.now(UTC)
         fresh, self._watermark = newly_visible(self.settings, self._watermark, visible_at)
         if fresh.bars:
             record(self.settings, started_at, fresh)
+        lap("freshness")
         stats = CycleStats(
             number=len(self.state.cycles) + 1,
             started_at=started_at,
@@ -175,6 +193,7 @@ class StreamRunner:
             quarantined=clean.quarantined,
             rows_loaded=load.rows_loaded,
             freshness=fresh,
+            phases=phases,
         )
         self.state.cycles.append(stats)
         record_cycle(self.settings, self._cycle_record(stats))
@@ -196,7 +215,14 @@ class StreamRunner:
             "produced": self.state.produced,
             "consumed": self.state.consumed,
             "lag": max(0, self.state.produced - self.state.consumed),
-            "freshness": {"bars": fresh.bars, "p50": fresh.p50, "p95": fresh.p95, "max": fresh.max},
+            "freshness": {
+                "bars": fresh.bars,
+                "p50": fresh.p50,
+                "p95": fresh.p95,
+                "max": fresh.max,
+                "histogram": fresh.histogram,
+            },
+            "phases": stats.phases,
         }
 
     def _initial_watermark(self) -> None:

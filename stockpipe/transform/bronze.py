@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from stockpipe.transform.lakefs import LakeFS
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+MANIFEST_READERS = 8
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -69,10 +71,13 @@ def new_manifest_entries(
         if e.name.endswith(".json") and not e.name.startswith(".") and e.name[: -len(".json")] not in done
     ]
     entries: list[ManifestEntry] = []
-    for i, e in enumerate(listing, start=1):
-        entries.append(_read_entry(fs, e.uri, e.name[: -len(".json")]))
-        if progress:
-            progress("manifest", i, len(listing))
+    # many small reads, each a round trip through the JVM (and the namenode on HDFS): a few in flight
+    with ThreadPoolExecutor(max_workers=MANIFEST_READERS) as pool:
+        reads = pool.map(lambda e: _read_entry(fs, e.uri, e.name[: -len(".json")]), listing)
+        for i, entry in enumerate(reads, start=1):
+            entries.append(entry)
+            if progress:
+                progress("manifest", i, len(listing))
     by_dir: dict[str, set[str]] = {}
     for entry in entries:
         folder = paths.bronze(entry).rsplit("/", 1)[0]

@@ -17,11 +17,12 @@ Timestamps (``bar_ts``, ``produced_at``) are parsed strictly:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from stockpipe.contract.bar import BAR_FIELDS, FIELD_NAMES, spark_schema
-from stockpipe.transform.rules import RULES, Rule, violations
+from stockpipe.transform.rules import RULES, Rule, unknown_symbol_rule, violations
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -193,14 +194,23 @@ def normalise(df: DataFrame) -> DataFrame:
     )
 
 
-def validate(df: DataFrame, *, now: datetime | None = None, rules: tuple[Rule, ...] = RULES) -> DataFrame:
+def validate(
+    df: DataFrame,
+    *,
+    now: datetime | None = None,
+    rules: tuple[Rule, ...] = RULES,
+    known_symbols: Collection[str] | None = None,
+) -> DataFrame:
     """Add ``failed_rules``: the parse errors, then every violated rule (empty = clean).
 
-    ``now`` bounds the plausible ``bar_ts`` range (default: the current time).
+    ``now`` bounds the plausible ``bar_ts`` range (default: the current time). With
+    ``known_symbols`` (the companies reference) a symbol outside it fails ``unknown_symbol``.
     """
     from pyspark.sql import functions as F
 
     moment = now or datetime.now(UTC)
+    if known_symbols is not None:
+        rules = (*rules, unknown_symbol_rule(known_symbols))
     any_violated, names = violations(moment, rules)
     errors = F.col("parse_errors")
     clean_row = (F.size(errors) == 0) & ~any_violated
@@ -218,6 +228,20 @@ def split(df: DataFrame, *, quarantined_at: datetime | None = None) -> tuple[Dat
     at = F.lit(quarantined_at or datetime.now(UTC)).cast("timestamp")
     bad = df.where(failed).withColumn("quarantined_at", at).select(*QUARANTINE_COLUMNS)
     return good, bad
+
+
+def narrow_for_split(df: DataFrame) -> DataFrame:
+    """Only what ``split`` needs of validated rows; the raw payload is kept for failed rows only.
+
+    A clean row's payload is never written anywhere (silver holds the parsed fields), so
+    dropping it here makes a cached batch a fraction of its size.
+    """
+    from pyspark.sql import functions as F
+
+    failed = F.size(F.col("failed_rules")) > 0
+    needed = dict.fromkeys((*SILVER_COLUMNS, *QUARANTINE_COLUMNS))
+    needed.pop("quarantined_at")
+    return df.select(*(F.when(failed, F.col(c)).alias(c) if c == "raw_payload" else F.col(c) for c in needed))
 
 
 def deduplicate(
@@ -260,9 +284,11 @@ def rule_counts(quarantine: DataFrame) -> dict[str, int]:
     return {str(r["rule"]): int(r["count"]) for r in sorted(rows, key=lambda r: str(r["rule"]))}
 
 
-def clean(raw: DataFrame, *, now: datetime | None = None) -> DataFrame:
+def clean(
+    raw: DataFrame, *, now: datetime | None = None, known_symbols: Collection[str] | None = None
+) -> DataFrame:
     """``validate(normalise(parse_raw(raw)))``: every record with its ``failed_rules``."""
-    return validate(normalise(parse_raw(raw)), now=now)
+    return validate(normalise(parse_raw(raw)), now=now, known_symbols=known_symbols)
 
 
 __all__ = [
@@ -272,6 +298,7 @@ __all__ = [
     "SILVER_COLUMNS",
     "clean",
     "deduplicate",
+    "narrow_for_split",
     "normalise",
     "parse_raw",
     "parse_timestamp",

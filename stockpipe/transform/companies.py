@@ -69,6 +69,18 @@ def parse_companies_csv(data: bytes, source: str = "companies CSV") -> list[tupl
     return list(rows.values())
 
 
+def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
+    """The symbols of the companies reference (``csv_path`` or the packaged CSV)."""
+    path = csv_path or packaged_csv()
+    if path is None:
+        raise StockpipeError("The companies file stockpipe/sources/data/companies.csv is not installed.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StockpipeError(f"The companies file {path} cannot be read ({exc.strerror}).") from exc
+    return frozenset(str(row[0]) for row in parse_companies_csv(data, str(path)))
+
+
 def write_companies(
     settings: Settings,
     spark: SparkSession | None = None,

@@ -11,7 +11,7 @@ Rules read the columns produced by ``cleaning.normalise``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -133,7 +133,23 @@ RULES: tuple[Rule, ...] = (
         _out_of_range,
     ),
 )
-RULE_NAMES: tuple[str, ...] = tuple(r.name for r in RULES)
+UNKNOWN_SYMBOL = "unknown_symbol"
+
+
+def unknown_symbol_rule(known_symbols: Collection[str]) -> Rule:
+    """The referential rule: ``symbol`` must be in the companies reference (``known_symbols``).
+
+    Spark turns the literal list into a hash set (``InSet``), so the check costs one lookup per row.
+    """
+    known = sorted(known_symbols)
+    return Rule(
+        UNKNOWN_SYMBOL,
+        "symbol must be listed in the companies reference file",
+        lambda _n: ~_c("symbol").isin(*known) if known else _c("symbol").isNotNull(),
+    )
+
+
+RULE_NAMES: tuple[str, ...] = (*(r.name for r in RULES), UNKNOWN_SYMBOL)
 # Reasons found while parsing (``cleaning.parse_raw``), before any rule can run.
 PARSE_ERROR_NAMES: tuple[str, ...] = (
     "tombstone",

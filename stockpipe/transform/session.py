@@ -135,6 +135,9 @@ JOB_SQL_CONF: dict[str, str] = {
         "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
     ),
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    # The job reads an explicit list of bronze files: stat them on the driver instead of starting
+    # a Spark job to "discover" them in parallel (1,000 streaming-size files: 3.6 s -> ~0.3 s).
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 

@@ -273,10 +273,13 @@ def invoke(
     *,
     project_dir: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    manifest: Any | None = None,
 ) -> tuple[bool, list[DbtNodeResult]]:
-    """Run one dbt command; returns (success, node results). ``DbtRunError`` if dbt cannot run."""
-    from dbt.cli.main import dbtRunner
+    """Run one dbt command; returns (success, node results). ``DbtRunError`` if dbt cannot run.
 
+    ``manifest`` (from ``parse_project``) skips dbt's parse: a long-running process that runs
+    the same project again and again (``stockpipe stream``) parses it once.
+    """
     done = 0
     total: int | None = None
 
@@ -292,17 +295,39 @@ def invoke(
                 info = event.data.node_info
                 on_progress(DbtProgress(info.node_name, info.node_status, done, total))
 
+    res = _run(settings, command, project_dir, manifest=manifest, callbacks=[callback])
+    return bool(res.success), _node_results(res.result)
+
+
+def parse_project(settings: Settings, *, project_dir: Path | None = None) -> Any:
+    """``dbt parse``: the project's manifest, for ``invoke(..., manifest=)``."""
+    res = _run(settings, ["parse"], project_dir)
+    if not res.success:
+        raise DbtRunError("dbt parse failed; see the dbt log in the state folder.")
+    return res.result
+
+
+def _run(
+    settings: Settings,
+    command: list[str],
+    project_dir: Path | None,
+    *,
+    manifest: Any | None = None,
+    callbacks: list[Callable[[Any], None]] | None = None,
+) -> Any:
+    from dbt.cli.main import dbtRunner
+
     project_dir = project_dir or settings.dbt.project_dir
     args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
     with _environment(_secret_env(settings)):
         try:
-            res = dbtRunner(callbacks=[callback]).invoke([*args, *_quiet_flags()])
+            res = dbtRunner(manifest=manifest, callbacks=callbacks or []).invoke([*args, *_quiet_flags()])
         finally:
             _release_duckdb()
     if res.result is None or (res.exception is not None and not getattr(res.result, "results", None)):
         cause = str(res.exception or "no result").strip().splitlines()[0].rstrip(".")
         raise DbtRunError(f"dbt {' '.join(command)} could not run: {cause}.")
-    return bool(res.success), _node_results(res.result)
+    return res
 
 
 def _record(settings: Settings, invocation: str, nodes: list[DbtNodeResult]) -> None:
@@ -330,8 +355,12 @@ def run_transform(
     full_refresh: bool = False,
     on_progress: ProgressCallback | None = None,
     project_dir: Path | None = None,
+    manifest: Any | None = None,
 ) -> DbtResult:
-    """``dbt build`` without data tests: build every model of the gold layer."""
+    """``dbt build`` without data tests: build every model of the gold layer.
+
+    ``manifest`` (from ``parse_project``) skips the parse; see ``invoke``.
+    """
     from stockpipe.warehouse.base import connect_warehouse
 
     started = time.perf_counter()
@@ -340,7 +369,7 @@ def run_transform(
     command = ["build", "--exclude-resource-type", "test", *_selection(select)]
     if full_refresh:
         command.append("--full-refresh")
-    ok, nodes = invoke(settings, command, project_dir=project_dir, on_progress=on_progress)
+    ok, nodes = invoke(settings, command, project_dir=project_dir, on_progress=on_progress, manifest=manifest)
     _record(settings, "transform", nodes)
     return DbtResult(
         "transform", ok and not any(n.status in FAILED for n in nodes), nodes, time.perf_counter() - started

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from stockpipe.cli import app
 from stockpipe.settings import Settings
-from stockpipe.warehouse.dbt_runner import run_docs, run_quality, run_transform
+from stockpipe.warehouse.dbt_runner import parse_project, run_docs, run_quality, run_transform
 from stockpipe.warehouse.loader import run_load
 from tests.fixtures.warehouse import BuiltWarehouse, clone_warehouse, settings_env
 from tests.helpers_silver import INTERVAL_MINUTES, read_silver_stock_prices
@@ -185,9 +185,11 @@ def test_dim_date_and_keys_are_built_on_each_bars_own_timestamp(duckdb_warehouse
     assert companies.loc["AAPL", "sector"] == "Technology"
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["parse", "warm-manifest"])
 def test_resent_newer_bar_updates_fact_stock_incrementally(
-    duckdb_warehouse: BuiltWarehouse, tmp_path: Path
+    duckdb_warehouse: BuiltWarehouse, tmp_path: Path, warm: bool
 ) -> None:
+    """Also through a manifest parsed beforehand (what ``stockpipe stream`` does every cycle)."""
     clone = clone_warehouse(duckdb_warehouse, tmp_path)
     settings, ds = clone.settings, clone.dataset
     last = ds.trade_dates[-1]
@@ -200,7 +202,7 @@ def test_resent_newer_bar_updates_fact_stock_incrementally(
     loaded = run_load(settings)
     assert loaded.partitions_loaded == 1
     before = query(settings, "select count(*) as n, max(loaded_at) as m from gold.fact_stock")
-    result = run_transform(settings)
+    result = run_transform(settings, manifest=parse_project(settings) if warm else None)
     assert result.success
     after = query(settings, "select count(*) as n from gold.fact_stock")
     assert after["n"][0] == before["n"][0]

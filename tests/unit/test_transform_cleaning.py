@@ -282,7 +282,32 @@ def test_a_valid_bar_passes_every_rule(spark: Any) -> None:
     assert rules_of(spark, _VALID) == []
 
 
+def test_unknown_symbol_fails_only_when_a_reference_is_given(spark: Any) -> None:
+    values = [bar_json(symbol="AAPL"), bar_json(symbol=" zzzz "), bar_json(symbol="", volume=-1)]
+    checked = cleaning.clean(raw_df(spark, values), now=NOW, known_symbols={"AAPL", "MSFT"})
+    got = [list(r["failed_rules"]) for r in checked.orderBy("kafka_offset").collect()]
+    assert got == [[], ["unknown_symbol"], ["volume_negative", "bad_symbol", "unknown_symbol"]]
+    unchecked = [list(r["failed_rules"]) for r in cleaned(spark, values)]
+    assert unchecked == [[], [], ["volume_negative", "bad_symbol"]]
+
+
+def test_an_empty_reference_rejects_every_symbol(spark: Any) -> None:
+    rows = cleaning.clean(raw_df(spark, [bar_json()]), now=NOW, known_symbols=set()).collect()
+    assert list(rows[0]["failed_rules"]) == ["unknown_symbol"]
+
+
 # ---- split, rule_counts ----------------------------------------------------------------------
+
+
+def test_narrow_for_split_keeps_what_split_needs_and_only_failed_payloads(spark: Any) -> None:
+    values = [bar_json(), bar_json(volume=-1)]
+    narrow = cleaning.narrow_for_split(cleaning.clean(raw_df(spark, values), now=NOW))
+    good, bad = cleaning.split(narrow, quarantined_at=NOW)
+    assert tuple(good.columns) == cleaning.SILVER_COLUMNS
+    assert tuple(bad.columns) == cleaning.QUARANTINE_COLUMNS
+    payloads = {r["kafka_offset"]: r["raw_payload"] for r in narrow.collect()}
+    assert payloads[0] is None
+    assert json.loads(payloads[1])["volume"] == -1
 
 
 def test_split_partitions_every_record_once_with_contract_columns(spark: Any) -> None:

@@ -102,6 +102,23 @@ def test_scenario_every_record_lands_once_with_its_rule(spark: Any, settings: Se
     assert not_json["bronze_file"] == sc.files[0].batch.file_name
 
 
+@pytest.mark.parametrize("policy", ["quarantine", "keep"])
+def test_unknown_symbol_policy(spark: Any, settings: Settings, tmp_path: Path, policy: str) -> None:
+    """The companies reference decides: a symbol it lacks is quarantined (default) or kept."""
+    reference = tmp_path / "companies.csv"
+    reference.write_text("Symbol,AssetType,Name,Description,Exchange,Sector,Industry\nAAPL,,Apple,,,,\n")
+    settings.companies_file = reference
+    settings.spark.unknown_symbols = policy  # type: ignore[assignment]
+    write_bronze(settings.lake_root, [bar_json(symbol="AAPL"), bar_json(symbol="ZZZZ")])
+    result = clean(settings, spark)
+    symbols = sorted(r[0] for r in silver_rows(spark, settings))
+    if policy == "quarantine":
+        assert (symbols, result.quarantined, result.by_rule) == (["AAPL"], 1, {"unknown_symbol": 1})
+        assert [list(r["failed_rules"]) for r in quarantine_rows(spark, settings)] == [["unknown_symbol"]]
+    else:
+        assert (symbols, result.quarantined) == (["AAPL", "ZZZZ"], 0)
+
+
 def test_silver_layout_is_partitioned_by_trade_date_one_file_each(spark: Any, settings: Settings) -> None:
     write_scenario(settings.lake_root)
     clean(settings, spark)
