@@ -196,6 +196,7 @@ def produce_cmd(
     from stockpipe.ingest.producer import produce_bars
     from stockpipe.ingest.topics import ensure_topic
     from stockpipe.sources.base import build_source
+    from stockpipe.transform.companies import warn_unknown_symbols
 
     settings = get_settings()
     opts = source_options(
@@ -203,6 +204,7 @@ def produce_cmd(
         speed=speed, files=file, symbol=symbol, maps=map_, limit=limit,
     )  # fmt: skip
     src = build_source(source, settings, opts)
+    warn_unknown_symbols(settings, opts.symbols)
     info = ensure_topic(settings)
     started = datetime.now(UTC)
     with ui.progress() as bar:

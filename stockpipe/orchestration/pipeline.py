@@ -132,6 +132,10 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
     from pathlib import Path
 
+    from stockpipe.transform.companies import warn_unknown_symbols
+
+    warn_unknown_symbols(settings, symbols)
+
     source = build_source(
         options.source,
         settings,

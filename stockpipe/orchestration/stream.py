@@ -241,9 +241,12 @@ class StreamRunner:
 
     def run(self, on_cycle: Callable[[CycleStats, StreamState], None] | None = None) -> StreamState:
         from stockpipe.orchestration.lock import pipeline_lock
+        from stockpipe.transform.companies import warn_unknown_symbols
         from stockpipe.transform.session import get_spark
 
         with pipeline_lock(self.settings, what="stream"):
+            if self.options.produce:
+                warn_unknown_symbols(self.settings, self.options.symbols)
             spark = get_spark(self.settings)
             self._initial_watermark()
             started = time.monotonic()

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ CSV_COLUMNS: dict[str, str] = {
     "Industry": "industry",
 }
 STATE_FILE = "companies.json"
+log = logging.getLogger(__name__)
 
 
 def packaged_csv() -> Path | None:
@@ -79,6 +81,27 @@ def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
     except OSError as exc:
         raise StockpipeError(f"The companies file {path} cannot be read ({exc.strerror}).") from exc
     return frozenset(str(row[0]) for row in parse_companies_csv(data, str(path)))
+
+
+def warn_unknown_symbols(settings: Settings, symbols: tuple[str, ...] | list[str]) -> list[str]:
+    """Log (and return) the requested symbols that the clean step will quarantine as unknown.
+
+    Only with ``settings.spark.unknown_symbols == "quarantine"``; a one-line warning before any
+    bar is sent beats discovering a quarantined day afterwards.
+    """
+    if settings.spark.unknown_symbols != "quarantine" or not symbols:
+        return []
+    known = reference_symbols(settings.companies_file)
+    unknown = sorted({s.strip().upper() for s in symbols} - known)
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        source = settings.companies_file or "the shipped companies list"
+        log.warning(
+            "%s not in %s: their bars will be quarantined as unknown_symbol "
+            "(add them to the companies file, or set STOCKPIPE_SPARK_UNKNOWN_SYMBOLS=keep).",
+            shown, source,
+        )  # fmt: skip
+    return unknown
 
 
 def write_companies(

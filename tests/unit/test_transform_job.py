@@ -119,6 +119,23 @@ def test_unknown_symbol_policy(spark: Any, settings: Settings, tmp_path: Path, p
         assert (symbols, result.quarantined) == (["AAPL", "ZZZZ"], 0)
 
 
+def test_requested_symbols_outside_the_reference_are_warned_about(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stockpipe.transform.companies import warn_unknown_symbols
+
+    with caplog.at_level("WARNING", logger="stockpipe.transform.companies"):
+        assert warn_unknown_symbols(settings, ("AAPL", " zzzz ", "QQQQ")) == ["QQQQ", "ZZZZ"]
+    (record,) = caplog.records
+    assert record.getMessage().startswith("QQQQ, ZZZZ not in the shipped companies list")
+    assert "STOCKPIPE_SPARK_UNKNOWN_SYMBOLS=keep" in record.getMessage()
+    caplog.clear()
+    assert warn_unknown_symbols(settings, ("AAPL", "MSFT")) == []
+    settings.spark.unknown_symbols = "keep"
+    assert warn_unknown_symbols(settings, ("ZZZZ",)) == []
+    assert caplog.records == []
+
+
 def test_silver_layout_is_partitioned_by_trade_date_one_file_each(spark: Any, settings: Settings) -> None:
     write_scenario(settings.lake_root)
     clean(settings, spark)
