@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_section
 from benchmarks.bench_run import peak_rss
 from stockpipe.orchestration.freshness import histogram_percentile
+from stockpipe.orchestration.freshness import percentile as nearest_rank
 
 PHASES = ["upload", "clean", "load", "dbt", "freshness"]
 SYMBOLS = 50
@@ -35,8 +36,8 @@ CYCLE = 5.0
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
+    """Nearest-rank percentile of unsorted values (the stream's own definition)."""
+    return nearest_rank(sorted(values), q)
 
 
 def main() -> None:

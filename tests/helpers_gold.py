@@ -19,6 +19,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from tests.helpers_silver import trading_days
+
 EXCHANGE_TZ = "America/New_York"
 COMPANIES = {
     "AAPL": ("Apple Inc", "TECHNOLOGY", "ELECTRONIC COMPUTERS", 180.0),
@@ -78,17 +80,6 @@ DDL = {
         avg_return double, total_volume bigint""",
 }
 GOLD_TABLES = [t.split(".", 1)[1] for t in DDL if t.startswith("gold.")]
-
-
-def trading_days(start: date, n: int) -> list[date]:
-    """The first ``n`` weekdays from ``start``."""
-    out: list[date] = []
-    d = start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += timedelta(days=1)
-    return out
 
 
 def generate_bars(spec: GoldSpec) -> pd.DataFrame:

@@ -158,6 +158,7 @@ def aggregate_bars(bars: pa.Table, minutes: int) -> pa.Table:
 
 
 def trading_days(start: date, count: int) -> list[date]:
+    """The first ``count`` weekdays from ``start``."""
     days: list[date] = []
     d = start
     while len(days) < count:

@@ -123,17 +123,16 @@ def _progress(reporter: Reporter, step: str) -> Callable[[int], None]:
 
 def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Send the source's bars to the topic (idempotent producer)."""
+    from pathlib import Path
+
     from stockpipe.ingest.producer import produce_bars
     from stockpipe.sources import SourceOptions, build_source
     from stockpipe.sources.companies import default_symbols
+    from stockpipe.transform.companies import warn_unknown_symbols
 
     step = "Kafka_Producer"
     first, last = options.trading_days()
     symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
-    from pathlib import Path
-
-    from stockpipe.transform.companies import warn_unknown_symbols
-
     warn_unknown_symbols(settings, symbols)
 
     source = build_source(
