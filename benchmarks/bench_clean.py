@@ -271,8 +271,8 @@ def duckdb_clean(files: list[Path], out: Path, threads: int) -> DuckResult:
 
 
 def bench_stockpipe(spark: object, lake: Path, rows: int) -> tuple[Timing, dict[str, int]]:
+    from stockpipe.clean.job import run_clean
     from stockpipe.settings import Settings
-    from stockpipe.transform.job import run_clean
 
     settings = Settings(
         data_dir=lake.parent, lake={"root": lake.as_uri()}, spark={"unknown_symbols": "keep"}, _env_file=None
@@ -293,7 +293,7 @@ def bench_seed(spark: object, files: list[Path], out: Path, max_files: int) -> T
     """Per file: read + count; chain of unions; then the same cleaning and a partitioned write."""
     from pyspark.sql import functions as F
 
-    from stockpipe.transform import cleaning
+    from stockpipe.clean import transforms
 
     subset = files[:max_files]
     started = time.perf_counter()
@@ -308,9 +308,10 @@ def bench_seed(spark: object, files: list[Path], out: Path, max_files: int) -> T
         union = df if union is None else union.union(df)
     assert union is not None
     raw = union
-    validated = cleaning.clean(raw)
-    good, bad = cleaning.split(validated)
-    cleaning.deduplicate(good).write.mode("overwrite").partitionBy("trade_date").parquet(str(out / "silver"))
+    validated = transforms.clean(raw)
+    good, bad = transforms.split(validated)
+    out_silver = str(out / "silver")
+    transforms.deduplicate(good).write.mode("overwrite").partitionBy("trade_date").parquet(out_silver)
     bad.write.mode("overwrite").partitionBy("ingest_date").parquet(str(out / "quarantine"))
     seconds = time.perf_counter() - started
     total_files = len(files)
@@ -336,8 +337,8 @@ def warm_up(spark: object, workdir: Path) -> None:
 def run(configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str) -> str:
     from pyspark.sql import SparkSession
 
+    from stockpipe.clean.session import spark_conf
     from stockpipe.settings import Settings
-    from stockpipe.transform.session import spark_conf
 
     settings = Settings(
         _env_file=None,

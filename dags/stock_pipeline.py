@@ -10,7 +10,7 @@ Every task calls ``stockpipe.orchestration.pipeline.run_step`` — the same func
 - ``STOCKPIPE_DAG_SCHEDULE``: cron or preset (default ``*/10 * * * *``, as the seed; ``none``
   disables scheduling).
 - ``STOCKPIPE_DAG_SPARK_CONN_ID``: an Airflow Spark connection id; when set, the cleaning task
-  is a ``SparkSubmitOperator`` running ``stockpipe/transform/submit.py`` on that cluster,
+  is a ``SparkSubmitOperator`` running ``stockpipe/clean/submit.py`` on that cluster,
   otherwise it runs in-process (Spark local, or the master from ``STOCKPIPE_SPARK_MASTER``).
 
 Parsing this file imports only Airflow and the (cheap) stockpipe pipeline module.

@@ -39,7 +39,7 @@ def clean_cmd(
 
     Example:  STOCKPIPE_SPARK_MASTER=spark://127.0.0.1:7077 stockpipe clean
     """
-    from stockpipe.transform.job import run_clean
+    from stockpipe.clean.job import run_clean
 
     settings = get_settings()
     if master:

@@ -193,10 +193,10 @@ def produce_cmd(
 
     Example:  stockpipe produce --source simulator --symbols AAPL,MSFT --start 2024-01-02 --days 5
     """
+    from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.producer import produce_bars
     from stockpipe.ingest.topics import ensure_topic
     from stockpipe.sources.base import build_source
-    from stockpipe.transform.companies import warn_unknown_symbols
 
     settings = get_settings()
     opts = source_options(

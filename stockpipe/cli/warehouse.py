@@ -12,7 +12,7 @@ from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_t
 from stockpipe.settings import get_settings
 
 if TYPE_CHECKING:
-    from stockpipe.warehouse.dbt_runner import DbtProgress, DbtResult
+    from stockpipe.gold.runner import DbtProgress, DbtResult
     from stockpipe.warehouse.loader import LoadProgress
 
 SelectOpt = Annotated[
@@ -105,7 +105,7 @@ def transform_cmd(
 
     Example:  stockpipe transform --select marts --docs
     """
-    from stockpipe.warehouse.dbt_runner import run_docs, run_transform
+    from stockpipe.gold.runner import run_docs, run_transform
 
     settings = get_settings()
     result = _run_dbt(
@@ -123,7 +123,7 @@ def quality_cmd(select: SelectOpt = None) -> None:
 
     Example:  stockpipe quality --select fact_stock
     """
-    from stockpipe.warehouse.dbt_runner import run_quality
+    from stockpipe.gold.runner import run_quality
 
     settings = get_settings()
     result = _run_dbt("quality", lambda cb: run_quality(settings, select=select, on_progress=cb))

@@ -14,7 +14,7 @@ dictionary lookup. The points:
 - ``AFTER_STEP_<step>``     orchestration: the seed step ``<step>`` finished, the next not started
 
 Others, in the same style: ``STOCKPIPE_FAULT_LOAD_MID_TRANSACTION`` (warehouse/base.py) and
-``STOCKPIPE_FAULT_CLEAN=<point>`` (transform/commit.py).
+``STOCKPIPE_FAULT_CLEAN=<point>`` (clean/commit.py).
 """
 
 from __future__ import annotations

@@ -125,10 +125,10 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     """Send the source's bars to the topic (idempotent producer)."""
     from pathlib import Path
 
+    from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.producer import produce_bars
     from stockpipe.sources import SourceOptions, build_source
     from stockpipe.sources.companies import default_symbols
-    from stockpipe.transform.companies import warn_unknown_symbols
 
     step = "Kafka_Producer"
     first, last = options.trading_days()
@@ -193,8 +193,8 @@ def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Bronze -> silver with validation, quarantine and deduplication."""
-    from stockpipe.transform.job import run_clean
-    from stockpipe.transform.session import get_spark
+    from stockpipe.clean.job import run_clean
+    from stockpipe.clean.session import get_spark
 
     step = "Spark_Cleaning_Job"
     reporter.start(step, None)
@@ -238,7 +238,7 @@ def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 
 def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) -> StepResult:
-    from stockpipe.warehouse.dbt_runner import run_quality, run_transform
+    from stockpipe.gold.runner import run_quality, run_transform
 
     reporter.start(step, None)
 

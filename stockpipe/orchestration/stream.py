@@ -148,9 +148,9 @@ class StreamRunner:
 
     # ---- one micro-batch ----
     def cycle(self, spark: Any, *, marts: bool) -> CycleStats:
+        from stockpipe.clean.job import run_clean
+        from stockpipe.gold.runner import parse_project, run_transform
         from stockpipe.lake.bronze import upload_spool
-        from stockpipe.transform.job import run_clean
-        from stockpipe.warehouse.dbt_runner import parse_project, run_transform
         from stockpipe.warehouse.loader import run_load
 
         started_at = datetime.now(UTC)
@@ -240,9 +240,9 @@ class StreamRunner:
         return self.state.consumed >= self.state.produced
 
     def run(self, on_cycle: Callable[[CycleStats, StreamState], None] | None = None) -> StreamState:
+        from stockpipe.clean.companies import warn_unknown_symbols
+        from stockpipe.clean.session import get_spark
         from stockpipe.orchestration.lock import pipeline_lock
-        from stockpipe.transform.companies import warn_unknown_symbols
-        from stockpipe.transform.session import get_spark
 
         with pipeline_lock(self.settings, what="stream"):
             if self.options.produce:

@@ -139,7 +139,7 @@ class AlphaVantageSource(Source):
         """All bars of one symbol, oldest first (retrying as described in the module docstring)."""
         import httpx
 
-        from stockpipe.sources import avparse
+        from stockpipe.sources import alphavantage_json
 
         attempt = 0
         while True:
@@ -165,10 +165,10 @@ class AlphaVantageSource(Source):
                             f"Alpha Vantage sent a reply for {symbol} that is not JSON."
                         ) from None
                     try:
-                        return avparse.parse_time_series(
+                        return alphavantage_json.parse_time_series(
                             payload, source="alphavantage", produced_at=_now, symbol=symbol
                         )
-                    except avparse.AlphaVantageErrorReply as err:
+                    except alphavantage_json.AlphaVantageErrorReply as err:
                         if not err.is_rate_limit:
                             raise SourceError(
                                 f"Alpha Vantage refused the request for {symbol}: "
@@ -176,7 +176,7 @@ class AlphaVantageSource(Source):
                             ) from None
                         rate_limited = True
                         problem = f"rate limited ({err.kind}: {redact(err.message, self._key)})"
-                    except avparse.AlphaVantageFormatError as err:
+                    except alphavantage_json.AlphaVantageFormatError as err:
                         detail = redact(str(err), self._key)
                         raise SourceError(
                             f"Alpha Vantage sent an unusable reply for {symbol}: {detail}."

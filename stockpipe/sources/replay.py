@@ -1,7 +1,7 @@
 """``ReplaySource``: bars from files: CSV, Parquet and saved Alpha Vantage JSON replies.
 
 * ``*.json`` (optionally ``.gz``): a saved ``TIME_SERIES_INTRADAY`` / ``TIME_SERIES_DAILY``
-  reply (see ``avparse``), bar times in the reply's ``Time Zone`` (US/Eastern);
+  reply (see ``alphavantage_json``), bar times in the reply's ``Time Zone`` (US/Eastern);
 * ``*.parquet`` / ``*.pq``: columns as for CSV;
 * anything else (``*.csv``, ``*.csv.gz``, ``*.txt``): CSV, delimiter ``,`` ``;`` tab or ``|``.
   The Yahoo Finance export (``Date,Open,High,Low,Close,Adj Close,Volume``, or ``Datetime``
@@ -56,7 +56,7 @@ def _kind(path: Path) -> str:
 
 def read_alphavantage_json(path: Path, text: str, produced_at: Callable[[], datetime]) -> list[Bar]:
     """Bars of a saved Alpha Vantage reply; an error reply or bad entry -> ``ReplayParseError``."""
-    from stockpipe.sources import avparse
+    from stockpipe.sources import alphavantage_json
 
     file = str(path)
     try:
@@ -64,11 +64,11 @@ def read_alphavantage_json(path: Path, text: str, produced_at: Callable[[], date
     except json.JSONDecodeError as exc:
         raise ReplayParseError(file, exc.lineno, f"invalid JSON: {exc.msg}") from None
     try:
-        return avparse.parse_time_series(payload, source="replay", produced_at=produced_at)
-    except avparse.AlphaVantageErrorReply as err:
+        return alphavantage_json.parse_time_series(payload, source="replay", produced_at=produced_at)
+    except alphavantage_json.AlphaVantageErrorReply as err:
         raise ReplayParseError(file, None, f"holds an Alpha Vantage error reply, not data ({err})") from None
-    except avparse.AlphaVantageFormatError as err:
-        line = avparse.line_of_key(text, err.key) if err.key else None
+    except alphavantage_json.AlphaVantageFormatError as err:
+        line = alphavantage_json.line_of_key(text, err.key) if err.key else None
         raise ReplayParseError(file, line, str(err)) from None
 
 

@@ -180,16 +180,16 @@ class SimulatorSource(Source):
 
     def _steps(self) -> Iterator[tuple[Session, datetime, datetime, int, list[SymbolDay]]]:
         """Per bar time: session, UTC moment the bars are complete, bar_ts, index, symbol data."""
-        from stockpipe.sources import simpath
+        from stockpipe.sources import price_path
 
-        walks = [simpath.new_walk(self.options.seed, s) for s in self.symbols]
+        walks = [price_path.new_walk(self.options.seed, s) for s in self.symbols]
         minutes_per_bar = MINUTES_PER_BAR[self.options.interval]
         for session in self.sessions:
             n = session.minutes
-            starts = simpath.group_starts(n, minutes_per_bar)
+            starts = price_path.group_starts(n, minutes_per_bar)
             per_symbol: list[SymbolDay] = []
             for walk in walks:
-                agg = simpath.aggregate(simpath.simulate_session(walk, n), starts)
+                agg = price_path.aggregate(price_path.simulate_session(walk, n), starts)
                 per_symbol.append(
                     (walk.symbol, agg.open.tolist(), agg.high.tolist(), agg.low.tolist(),
                      agg.close.tolist(), agg.volume.tolist())

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.contract import Bar
+from stockpipe.sources.bar_builder import is_missing, make_bar, parse_number, parse_volume
 from stockpipe.sources.errors import ReplayParseError
 from stockpipe.sources.timeparse import coerce_timestamp
-from stockpipe.sources.values import is_missing, make_bar, parse_number, parse_volume
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "bar_ts": ("bar_ts", "datetime", "timestamp", "date", "time", "date_time", "ts"),

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stockpipe.cli import app
+from stockpipe.gold.runner import parse_project, run_docs, run_quality, run_transform
 from stockpipe.settings import Settings
-from stockpipe.warehouse.dbt_runner import parse_project, run_docs, run_quality, run_transform
 from stockpipe.warehouse.loader import run_load
 from tests.fixtures.warehouse import BuiltWarehouse, clone_warehouse, settings_env
 from tests.helpers_silver import INTERVAL_MINUTES, read_silver_stock_prices

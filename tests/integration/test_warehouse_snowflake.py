@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from stockpipe.errors import ConfigError
+from stockpipe.gold.runner import run_quality, run_transform
 from stockpipe.settings import Settings, SnowflakeSettings
 from stockpipe.warehouse import snowflake as sf_module
 from stockpipe.warehouse.base import WarehouseUnavailableError
-from stockpipe.warehouse.dbt_runner import run_quality, run_transform
 from stockpipe.warehouse.loader import run_load
 from stockpipe.warehouse.snowflake import SnowflakeWarehouse
 from tests.fixtures.warehouse import BuiltWarehouse, FakesnowServer, settings_for

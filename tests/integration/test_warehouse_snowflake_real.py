@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from stockpipe.gold.runner import run_quality, run_transform
 from stockpipe.settings import SnowflakeSettings
-from stockpipe.warehouse.dbt_runner import run_quality, run_transform
 from stockpipe.warehouse.loader import run_load
 from stockpipe.warehouse.snowflake import SnowflakeWarehouse
 from tests.fixtures.warehouse import settings_for

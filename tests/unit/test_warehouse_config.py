@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from stockpipe.errors import ConfigError
 from stockpipe.settings import InvalidIdentifierError, Settings, SnowflakeSettings
-from stockpipe.warehouse import dbt_runner
+from stockpipe.gold import runner as dbt_runner
 from stockpipe.warehouse.snowflake import SnowflakeWarehouse, connect_params
 
 INJECTION = 'x"; drop table y; --'

@@ -4,10 +4,10 @@ Modules (pyspark is only imported inside functions, so importing this package st
 
 * ``session``   - the Spark session factory (``get_spark``), Java check, lake URIs;
 * ``rules``     - the declarative validation rules (name + Column);
-* ``cleaning``  - pure DataFrame -> DataFrame steps: parse, normalise, validate, split, dedup;
-* ``bronze``    - new bronze files from the manifest minus the ledger, one Spark read;
+* ``transforms`` - pure DataFrame -> DataFrame steps: parse, normalise, validate, split, dedup;
+* ``bronze_reader`` - new bronze files from the manifest minus the ledger, one Spark read;
 * ``job``       - ``run_clean``: the step with its staging, journal and partition swaps;
-* ``commit``, ``state``, ``lakefs`` - the crash-safe commit, ledger/journal, Hadoop FS access;
+* ``commit``, ``state``, ``hadoop_fs`` - the crash-safe commit, ledger/journal, Hadoop FS access;
 * ``companies`` - the companies CSV -> ``silver/companies``;
 * ``submit``    - the ``spark-submit`` application file.
 """

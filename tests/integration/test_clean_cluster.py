@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import stockpipe.transform.submit as submit_app
+import stockpipe.clean.submit as submit_app
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.transforms import QUARANTINE_COLUMNS
 from stockpipe.settings import Settings
-from stockpipe.transform.cleaning import QUARANTINE_COLUMNS
-from stockpipe.transform.job import run_clean
 from tests.fixtures.spark import spark_env, spark_home
 from tests.helpers_bronze import bar_json, ny, write_bronze, write_scenario
 from tests.unit.test_transform_job import silver_dir, silver_rows

@@ -18,11 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stockpipe.clean.commit import swap_partition
+from stockpipe.clean.hadoop_fs import LakeFS
+from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.contract.layout import silver_dir
 from stockpipe.errors import StockpipeError
-from stockpipe.transform.commit import swap_partition
-from stockpipe.transform.lakefs import LakeFS
-from stockpipe.transform.session import apply_job_conf, get_spark, lake_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

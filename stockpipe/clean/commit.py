@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from stockpipe.transform.lakefs import LakeFS
-from stockpipe.transform.state import Journal, delete_journal, load_ledger, save_ledger
+from stockpipe.clean.hadoop_fs import LakeFS
+from stockpipe.clean.state import Journal, delete_journal, load_ledger, save_ledger
 
 FAULT_ENV = "STOCKPIPE_FAULT_CLEAN"
 FAULT_POINTS = ("after_staging", "after_journal", "mid_swap", "before_ledger")

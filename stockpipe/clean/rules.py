@@ -6,7 +6,7 @@ already reports as ``missing_<field>`` / ``bad_type_<field>``) does not fire. A 
 ``failed_rules`` is the parse errors followed by the names of every rule it violates, in the order
 of ``RULES``; a record with an empty list is clean.
 
-Rules read the columns produced by ``cleaning.normalise``.
+Rules read the columns produced by ``transforms.normalise``.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def unknown_symbol_rule(known_symbols: Collection[str]) -> Rule:
 
 
 RULE_NAMES: tuple[str, ...] = (*(r.name for r in RULES), UNKNOWN_SYMBOL)
-# Reasons found while parsing (``cleaning.parse_raw``), before any rule can run.
+# Reasons found while parsing (``transforms.parse_raw``), before any rule can run.
 PARSE_ERROR_NAMES: tuple[str, ...] = (
     "tombstone",
     "not_json",

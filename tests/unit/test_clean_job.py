@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from stockpipe.clean import session as session_mod
+from stockpipe.clean.companies import write_companies
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.transforms import QUARANTINE_COLUMNS, SILVER_COLUMNS
 from stockpipe.errors import StateFileError, StockpipeError
 from stockpipe.settings import Settings
-from stockpipe.transform import session as session_mod
-from stockpipe.transform.cleaning import QUARANTINE_COLUMNS, SILVER_COLUMNS
-from stockpipe.transform.companies import write_companies
-from stockpipe.transform.job import run_clean
 from tests.helpers_bronze import bar_json, local_path, ny, write_bronze, write_scenario
 
 NOW = datetime(2024, 3, 10, tzinfo=UTC)
@@ -122,9 +122,9 @@ def test_unknown_symbol_policy(spark: Any, settings: Settings, tmp_path: Path, p
 def test_requested_symbols_outside_the_reference_are_warned_about(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from stockpipe.transform.companies import warn_unknown_symbols
+    from stockpipe.clean.companies import warn_unknown_symbols
 
-    with caplog.at_level("WARNING", logger="stockpipe.transform.companies"):
+    with caplog.at_level("WARNING", logger="stockpipe.clean.companies"):
         assert warn_unknown_symbols(settings, ("AAPL", " zzzz ", "QQQQ")) == ["QQQQ", "ZZZZ"]
     (record,) = caplog.records
     assert record.getMessage().startswith("QQQQ, ZZZZ not in the shipped companies list")
@@ -373,8 +373,8 @@ def test_leftover_staging_of_a_killed_run_is_discarded(spark: Any, settings: Set
 def test_swap_partition_converges_from_every_intermediate_state(
     spark: Any, settings: Settings, state: str
 ) -> None:
-    from stockpipe.transform.commit import swap_partition
-    from stockpipe.transform.lakefs import LakeFS
+    from stockpipe.clean.commit import swap_partition
+    from stockpipe.clean.hadoop_fs import LakeFS
 
     root = local_path(settings.lake_root)
     staged, final, aside = root / "staged" / "p", root / "final" / "p", root / "aside" / "p"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stockpipe.clean.job import run_clean
 from stockpipe.settings import Settings
-from stockpipe.transform.job import run_clean
 from tests.helpers_bronze import bar_json, ny, write_bronze
 
 

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.contract.layout import BatchId, bronze_dir, bronze_manifest_dir, raw_record_schema, silver_dir
 from stockpipe.errors import StateFileError
-from stockpipe.transform.lakefs import LakeFS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

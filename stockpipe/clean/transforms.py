@@ -21,8 +21,8 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from stockpipe.clean.rules import RULES, Rule, unknown_symbol_rule, violations
 from stockpipe.contract.bar import BAR_FIELDS, FIELD_NAMES, spark_schema
-from stockpipe.transform.rules import RULES, Rule, unknown_symbol_rule, violations
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from stockpipe.clean import transforms
+from stockpipe.clean.rules import RULE_NAMES
 from stockpipe.contract.bar import FIELD_NAMES
-from stockpipe.transform import cleaning
-from stockpipe.transform.rules import RULE_NAMES
 from tests.helpers_bronze import bar_json
 
 NOW = datetime(2024, 7, 10, tzinfo=UTC)
@@ -47,7 +47,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 def cleaned(spark: Any, values: list[bytes | None]) -> list[Any]:
-    return cleaning.clean(raw_df(spark, values), now=NOW).orderBy("kafka_offset").collect()
+    return transforms.clean(raw_df(spark, values), now=NOW).orderBy("kafka_offset").collect()
 
 
 class Batch:
@@ -83,7 +83,7 @@ def rules_of(spark: Any, index: int) -> list[str]:
 
 
 def test_parse_raw_types_every_contract_field(spark: Any) -> None:
-    row = cleaning.parse_raw(raw_df(spark, [bar_json()])).collect()[0]
+    row = transforms.parse_raw(raw_df(spark, [bar_json()])).collect()[0]
     assert row["parse_errors"] == []
     assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (10.0, 11.0, 9.5, 10.5, 100)
     assert row["schema_version"] == 1
@@ -284,7 +284,7 @@ def test_a_valid_bar_passes_every_rule(spark: Any) -> None:
 
 def test_unknown_symbol_fails_only_when_a_reference_is_given(spark: Any) -> None:
     values = [bar_json(symbol="AAPL"), bar_json(symbol=" zzzz "), bar_json(symbol="", volume=-1)]
-    checked = cleaning.clean(raw_df(spark, values), now=NOW, known_symbols={"AAPL", "MSFT"})
+    checked = transforms.clean(raw_df(spark, values), now=NOW, known_symbols={"AAPL", "MSFT"})
     got = [list(r["failed_rules"]) for r in checked.orderBy("kafka_offset").collect()]
     assert got == [[], ["unknown_symbol"], ["volume_negative", "bad_symbol", "unknown_symbol"]]
     unchecked = [list(r["failed_rules"]) for r in cleaned(spark, values)]
@@ -292,7 +292,7 @@ def test_unknown_symbol_fails_only_when_a_reference_is_given(spark: Any) -> None
 
 
 def test_an_empty_reference_rejects_every_symbol(spark: Any) -> None:
-    rows = cleaning.clean(raw_df(spark, [bar_json()]), now=NOW, known_symbols=set()).collect()
+    rows = transforms.clean(raw_df(spark, [bar_json()]), now=NOW, known_symbols=set()).collect()
     assert list(rows[0]["failed_rules"]) == ["unknown_symbol"]
 
 
@@ -301,10 +301,10 @@ def test_an_empty_reference_rejects_every_symbol(spark: Any) -> None:
 
 def test_narrow_for_split_keeps_what_split_needs_and_only_failed_payloads(spark: Any) -> None:
     values = [bar_json(), bar_json(volume=-1)]
-    narrow = cleaning.narrow_for_split(cleaning.clean(raw_df(spark, values), now=NOW))
-    good, bad = cleaning.split(narrow, quarantined_at=NOW)
-    assert tuple(good.columns) == cleaning.SILVER_COLUMNS
-    assert tuple(bad.columns) == cleaning.QUARANTINE_COLUMNS
+    narrow = transforms.narrow_for_split(transforms.clean(raw_df(spark, values), now=NOW))
+    good, bad = transforms.split(narrow, quarantined_at=NOW)
+    assert tuple(good.columns) == transforms.SILVER_COLUMNS
+    assert tuple(bad.columns) == transforms.QUARANTINE_COLUMNS
     payloads = {r["kafka_offset"]: r["raw_payload"] for r in narrow.collect()}
     assert payloads[0] is None
     assert json.loads(payloads[1])["volume"] == -1
@@ -312,9 +312,9 @@ def test_narrow_for_split_keeps_what_split_needs_and_only_failed_payloads(spark:
 
 def test_split_partitions_every_record_once_with_contract_columns(spark: Any) -> None:
     values = [bar_json(), b"nope", bar_json(volume=-1), None, bar_json(symbol="MSFT")]
-    good, bad = cleaning.split(cleaning.clean(raw_df(spark, values), now=NOW), quarantined_at=NOW)
-    assert tuple(good.columns) == cleaning.SILVER_COLUMNS
-    assert tuple(bad.columns) == cleaning.QUARANTINE_COLUMNS
+    good, bad = transforms.split(transforms.clean(raw_df(spark, values), now=NOW), quarantined_at=NOW)
+    assert tuple(good.columns) == transforms.SILVER_COLUMNS
+    assert tuple(bad.columns) == transforms.QUARANTINE_COLUMNS
     good_offsets = {r["kafka_offset"] for r in good.collect()}
     bad_rows = {r["kafka_offset"]: r for r in bad.collect()}
     assert good_offsets == {0, 4}
@@ -327,23 +327,23 @@ def test_split_partitions_every_record_once_with_contract_columns(spark: Any) ->
 
 def test_rule_counts_counts_each_rule(spark: Any) -> None:
     values = [b"x", b"y", bar_json(volume=-1, interval="9min"), bar_json(volume=-2), bar_json()]
-    _, bad = cleaning.split(cleaning.clean(raw_df(spark, values), now=NOW))
-    assert cleaning.rule_counts(bad) == {"not_json": 2, "unknown_interval": 1, "volume_negative": 2}
+    _, bad = transforms.split(transforms.clean(raw_df(spark, values), now=NOW))
+    assert transforms.rule_counts(bad) == {"not_json": 2, "unknown_interval": 1, "volume_negative": 2}
 
 
 # ---- deduplicate -----------------------------------------------------------------------------
 
 
 def _good(spark: Any, values: list[bytes], first: int = 0, partition: int = 0) -> Any:
-    good, bad = cleaning.split(
-        cleaning.clean(raw_df(spark, values, first=first, partition=partition), now=NOW)
+    good, bad = transforms.split(
+        transforms.clean(raw_df(spark, values, first=first, partition=partition), now=NOW)
     )
     assert bad.count() == 0
     return good
 
 
 def test_exact_duplicate_keeps_one_row_the_later_offset(spark: Any) -> None:
-    out = cleaning.deduplicate(_good(spark, [bar_json(), bar_json()])).collect()
+    out = transforms.deduplicate(_good(spark, [bar_json(), bar_json()])).collect()
     assert len(out) == 1
     assert out[0]["kafka_offset"] == 1
 
@@ -351,13 +351,13 @@ def test_exact_duplicate_keeps_one_row_the_later_offset(spark: Any) -> None:
 def test_newer_version_of_a_bar_wins_regardless_of_offset_order(spark: Any) -> None:
     newer = bar_json(close=10.9, produced_at="2024-03-04T15:00:00Z")
     older = bar_json(close=10.1, produced_at="2024-03-04T14:31:00Z")
-    out = cleaning.deduplicate(_good(spark, [newer, older])).collect()
+    out = transforms.deduplicate(_good(spark, [newer, older])).collect()
     assert [(r["close"], r["kafka_offset"]) for r in out] == [(10.9, 0)]
 
 
 def test_same_bar_in_other_zone_is_a_duplicate(spark: Any) -> None:
     values = [bar_json(), bar_json(bar_ts="2024-03-04T14:30:00Z"), bar_json(bar_ts=1709562600000)]
-    assert cleaning.deduplicate(_good(spark, values)).count() == 1
+    assert transforms.deduplicate(_good(spark, values)).count() == 1
 
 
 def test_distinct_keys_are_all_kept(spark: Any) -> None:
@@ -367,14 +367,14 @@ def test_distinct_keys_are_all_kept(spark: Any) -> None:
         bar_json(interval="5min"),
         bar_json(bar_ts="2024-03-04T09:31:00-05:00"),
     ]
-    assert cleaning.deduplicate(_good(spark, values)).count() == 4
+    assert transforms.deduplicate(_good(spark, values)).count() == 4
 
 
 def test_existing_silver_row_is_replaced_by_a_newer_resend_and_beats_an_older_one(spark: Any) -> None:
     existing = _good(spark, [bar_json(close=10.2, produced_at="2024-03-04T14:40:00Z")], first=100)
     resent_newer = _good(spark, [bar_json(close=10.8, produced_at="2024-03-06T09:00:00Z")], first=200)
     resent_older = _good(spark, [bar_json(close=10.1, produced_at="2024-03-04T14:35:00Z")], first=300)
-    newer = cleaning.deduplicate(resent_newer, existing_silver=existing).collect()
-    older = cleaning.deduplicate(resent_older, existing_silver=existing).collect()
+    newer = transforms.deduplicate(resent_newer, existing_silver=existing).collect()
+    older = transforms.deduplicate(resent_older, existing_silver=existing).collect()
     assert [(r["close"], r["kafka_offset"]) for r in newer] == [(10.8, 200)]
     assert [(r["close"], r["kafka_offset"]) for r in older] == [(10.2, 100)]

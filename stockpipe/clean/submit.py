@@ -4,9 +4,9 @@ Run it on any Spark deployment (the same file an Airflow ``SparkSubmitOperator``
 
     STOCKPIPE_LAKE_ROOT=hdfs://namenode:8020/stockpipe \\
     PYSPARK_PYTHON=$(which python) \\
-    spark-submit --master spark://127.0.0.1:7077 <site-packages>/stockpipe/transform/submit.py
+    spark-submit --master spark://127.0.0.1:7077 <site-packages>/stockpipe/clean/submit.py
 
-(``python -c 'import stockpipe.transform.submit as m; print(m.__file__)'`` prints the path.)
+(``python -c 'import stockpipe.clean.submit as m; print(m.__file__)'`` prints the path.)
 
 The master given to ``spark-submit`` wins over ``STOCKPIPE_SPARK_MASTER`` (the session already
 exists when the job starts). The driver needs the stockpipe package importable (installed in the
@@ -27,10 +27,10 @@ def main() -> int:
     """Build settings from the environment, run ``run_clean`` on the active session, print JSON."""
     from pyspark.sql import SparkSession
 
+    from stockpipe.clean.job import run_clean
+    from stockpipe.clean.session import get_spark
     from stockpipe.errors import StockpipeError
     from stockpipe.settings import get_settings
-    from stockpipe.transform.job import run_clean
-    from stockpipe.transform.session import get_spark
 
     settings = get_settings()
     active = SparkSession.getActiveSession()

@@ -17,9 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stockpipe.contract import Bar
+from stockpipe.sources.bar_builder import make_bar, parse_number, parse_volume
 from stockpipe.sources.calendar import EXCHANGE_TZ
 from stockpipe.sources.timeparse import parse_timestamp
-from stockpipe.sources.values import make_bar, parse_number, parse_volume
 
 ERROR_KEYS = ("Error Message", "Note", "Information")
 _SERIES_RE = re.compile(r"^Time Series \((\w+)\)$")

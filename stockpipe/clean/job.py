@@ -1,6 +1,6 @@
 """The clean step: new bronze files → silver ``stock_prices`` + ``quarantine`` (+ companies).
 
-``run_clean`` is the I/O around the pure functions of ``cleaning``:
+``run_clean`` is the I/O around the pure functions of ``transforms``:
 
 1. finish a previous run's commit if its journal is still there (``commit.apply_journal``) and
    drop any other leftover staging;
@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from stockpipe.transform import cleaning
-from stockpipe.transform.bronze import LakePaths, ManifestEntry, new_manifest_entries, read_bronze
-from stockpipe.transform.commit import apply_journal, maybe_fault
-from stockpipe.transform.companies import reference_symbols, sync_companies, write_companies
-from stockpipe.transform.lakefs import LakeFS
-from stockpipe.transform.rules import ALL_REASONS
-from stockpipe.transform.session import apply_job_conf, get_spark, lake_uri
-from stockpipe.transform.state import Journal, load_journal, load_ledger, write_journal
+from stockpipe.clean import transforms
+from stockpipe.clean.bronze_reader import LakePaths, ManifestEntry, new_manifest_entries, read_bronze
+from stockpipe.clean.commit import apply_journal, maybe_fault
+from stockpipe.clean.companies import reference_symbols, sync_companies, write_companies
+from stockpipe.clean.hadoop_fs import LakeFS
+from stockpipe.clean.rules import ALL_REASONS
+from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
+from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -163,7 +163,7 @@ def _clean_batch(
     progress("clean", 0, expected)
 
     failed = F.size(F.col("failed_rules")) > 0
-    validated = cleaning.clean(
+    validated = transforms.clean(
         read_bronze(spark, [paths.bronze(e) for e in sorted(entries, key=lambda e: e.file)]),
         now=now,
         known_symbols=known_symbols,
@@ -173,7 +173,7 @@ def _clean_batch(
     # the good rows from the cache. Parsing is most of the cost, so parsing once and caching on
     # local disk beats parsing twice (1M bars: about 12 s instead of 15 s, measured).
     obs = Observation("clean")
-    observed = cleaning.narrow_for_split(validated).observe(
+    observed = transforms.narrow_for_split(validated).observe(
         obs,
         F.count(F.lit(1)).alias("records"),
         F.sum(failed.cast("long")).alias("bad"),
@@ -244,14 +244,14 @@ def _write_quarantine(
     """Write the failed rows to ``<staging>/quarantine``; the observed metrics of the whole batch."""
     from pyspark.sql import functions as F
 
-    _, bad = cleaning.split(batch, quarantined_at=now)
+    _, bad = transforms.split(batch, quarantined_at=now)
     # quarantined_at is added after the shuffle, so the (heavy) parse stage's generated code does
     # not change with the clock and a long-running process reuses it warm.
     (
         bad.drop("quarantined_at")
         .repartition(n_ingest, "ingest_date")
         .withColumn("quarantined_at", F.lit(now).cast("timestamp"))
-        .select(*cleaning.QUARANTINE_COLUMNS)
+        .select(*transforms.QUARANTINE_COLUMNS)
         .write.mode("overwrite")
         .partitionBy("ingest_date")
         .parquet(f"{staging}/quarantine")
@@ -266,19 +266,21 @@ def _write_silver(
 
     Returns ``(existing silver rows of those dates, rows written)``.
     """
-    good, _ = cleaning.split(batch)
+    good, _ = transforms.split(batch)
     present = {e.name for e in fs.list(paths.prices)}
     old = [f"{paths.prices}/trade_date={d}" for d in dates if f"trade_date={d}" in present]
     existing, existing_rows = None, 0
     if old:
-        existing = spark.read.schema(cleaning.silver_schema()).option("basePath", paths.prices).parquet(*old)
+        existing = (
+            spark.read.schema(transforms.silver_schema()).option("basePath", paths.prices).parquet(*old)
+        )
         existing_rows = existing.count()
     # one task per date at most (one file per date); at least 8 tasks when there are enough
     # dates, so each task's sort stays small (measured ~10% faster than 2 tasks on 2 cores)
     shuffle = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
-    merged = cleaning.deduplicate(good, existing, partitions=max(1, min(len(dates), max(shuffle, 8))))
+    merged = transforms.deduplicate(good, existing, partitions=max(1, min(len(dates), max(shuffle, 8))))
     merged.write.mode("overwrite").partitionBy("trade_date").parquet(f"{staging}/stock_prices")
-    written = spark.read.schema(cleaning.silver_schema()).parquet(f"{staging}/stock_prices").count()
+    written = spark.read.schema(transforms.silver_schema()).parquet(f"{staging}/stock_prices").count()
     return existing_rows, written
 
 

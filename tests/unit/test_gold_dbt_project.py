@@ -8,7 +8,8 @@ from typing import Any
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from stockpipe.contract import dbt_source_columns
-from stockpipe.warehouse import dbt_sources, tables
+from stockpipe.gold import sources as dbt_sources
+from stockpipe.warehouse import tables
 
 DBT = Path(__file__).resolve().parents[2] / "dbt"
 SEED_COLUMNS = {
