@@ -20,6 +20,11 @@ from stockpipe.warehouse import tables
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
 
+# The raw schema: the runner's var, else the same STOCKPIPE_* variable stockpipe reads (dbt CLI).
+RAW_SCHEMA = (
+    "{{ var('raw_schema', env_var('STOCKPIPE_SNOWFLAKE_RAW_SCHEMA', 'RAW') | upper"
+    " if target.type == 'snowflake' else env_var('STOCKPIPE_WAREHOUSE_RAW_SCHEMA', 'raw')) }}"
+)
 FRESHNESS = {"warn_after": {"count": 24, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
 
 _SILVER_DESCRIPTIONS: dict[str, str] = {
@@ -138,7 +143,7 @@ def sources_document() -> dict[str, Any]:
             {
                 "name": "raw",
                 "description": "Tables written by `stockpipe load`.",
-                "schema": "{{ var('raw_schema', 'raw') }}",
+                "schema": RAW_SCHEMA,
                 "tables": [
                     stock_prices,
                     {

@@ -259,4 +259,4 @@ def test_quality_reports_an_ohlc_inconsistent_row_and_stale_source_by_name(
     assert checked.exit_code == 1, checked.output
     assert "raw_stock_prices_ohlc_consistent" in checked.output
     assert "quality failed" in checked.output
-    assert (settings.state_dir / "dbt" / "profiles.yml").exists()
+    assert (settings.state_dir / "dbt" / "target" / "manifest.json").exists()
