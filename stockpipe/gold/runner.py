@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from stockpipe.errors import StockpipeError
+from stockpipe.gold import freshness
 from stockpipe.ingest.faults import fault_point
 from stockpipe.warehouse import tables
 
@@ -68,6 +69,7 @@ class DbtResult:
     success: bool
     nodes: list[DbtNodeResult] = field(default_factory=list)
     seconds: float = 0.0
+    note: str = ""  # quality: the freshness rule and which case applied
 
     def _with(self, statuses: frozenset[str]) -> list[DbtNodeResult]:
         return [n for n in self.nodes if n.status in statuses]
@@ -123,17 +125,24 @@ def profiles_dir(settings: Settings) -> Path:
     )
 
 
-def dbt_vars(settings: Settings) -> dict[str, str]:
+def dbt_vars(settings: Settings) -> dict[str, str | int]:
     """Project vars for the configured target (Snowflake names upper-case, as stored)."""
+    d = settings.dbt
+    hours: dict[str, str | int] = {
+        "freshness_warn_hours": d.freshness_warn_hours,
+        "freshness_error_hours": d.freshness_error_hours,
+        "freshness_live_window_hours": d.freshness_live_window_hours,
+    }
     if settings.warehouse.kind == "snowflake":
         sf = settings.snowflake
         return {
             "raw_schema": sf.raw_schema.upper(),
             "gold_schema": sf.gold_schema.upper(),
             "staging_schema": "STAGING",
+            **hours,
         }
     wh = settings.warehouse
-    return {"raw_schema": wh.raw_schema, "gold_schema": wh.gold_schema, "staging_schema": "staging"}
+    return {"raw_schema": wh.raw_schema, "gold_schema": wh.gold_schema, "staging_schema": "staging", **hours}
 
 
 def _text(value: object) -> str | None:
@@ -387,8 +396,12 @@ def run_quality(
     on_progress: ProgressCallback | None = None,
     project_dir: Path | None = None,
 ) -> DbtResult:
-    """``dbt source freshness`` then ``dbt test``: every data test and freshness threshold."""
+    """``dbt source freshness`` then ``dbt test``: every data test and freshness threshold.
+
+    Freshness applies to live bars only (``stockpipe.gold.freshness``); ``note`` explains it.
+    """
     started = time.perf_counter()
+    note = freshness.summary_line(settings, freshness.measure(settings))
     fresh_ok, fresh = invoke(
         settings, ["source", "freshness"], project_dir=project_dir, on_progress=on_progress
     )
@@ -398,7 +411,7 @@ def run_quality(
     nodes = fresh + tested
     _record(settings, "quality", nodes)
     ok = fresh_ok and test_ok and not any(n.status in FAILED for n in nodes)
-    return DbtResult("quality", ok, nodes, time.perf_counter() - started)
+    return DbtResult("quality", ok, nodes, time.perf_counter() - started, note)
 
 
 def run_docs(settings: Settings, *, project_dir: Path | None = None) -> Path:

@@ -152,6 +152,9 @@ def test_duckdb_vars(settings: Settings) -> None:
         "raw_schema": "raw",
         "gold_schema": "gold",
         "staging_schema": "staging",
+        "freshness_warn_hours": 24,
+        "freshness_error_hours": 72,
+        "freshness_live_window_hours": 96,
     }
     sf = settings.model_copy(
         update={"warehouse": settings.warehouse.model_copy(update={"kind": "snowflake"})}
