@@ -8,6 +8,7 @@ import typer
 
 from stockpipe.cli.app import app
 from stockpipe.cli.ui import console, grid_table, summary_table
+from stockpipe.orchestration.lock import pipeline_lock
 from stockpipe.settings import get_settings
 
 quarantine_app = typer.Typer(
@@ -66,9 +67,16 @@ def replay_cmd(rule: RuleOpt = None) -> None:
     """
     from stockpipe.clean.quarantine import run_replay
 
-    with console.status("replaying quarantined records through the current rules"):
-        result = run_replay(get_settings(), rule=rule)
+    settings = get_settings()
+    # one writer of silver at a time: not while `stockpipe run` or `stream` cleans
+    with (
+        pipeline_lock(settings, what="quarantine replay"),
+        console.status("replaying quarantined records through the current rules"),
+    ):
+        result = run_replay(settings, rule=rule)
     console.print(summary_table("stockpipe quarantine replay", result.summary()))
+    if rule and result.considered == 0:
+        console.print(f"[yellow]No quarantined Kafka record failed the rule {rule}.[/]")
     if result.admitted:
         console.print(
             f"{result.admitted} record(s) moved to silver: run stockpipe load and stockpipe transform."
