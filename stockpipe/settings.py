@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -178,6 +178,26 @@ class DbtSettings(BaseModel):
     project_dir: Path = Field(default_factory=_default_dbt_project)
     threads: int = Field(default=2, ge=1)
     target: str | None = Field(default=None, description="default: the warehouse kind")
+    freshness_warn_hours: int = Field(
+        default=24, ge=1, description="source freshness: warn when no live bar was loaded for this long"
+    )
+    freshness_error_hours: int = Field(
+        default=72, ge=1, description="source freshness: fail when no live bar was loaded for this long"
+    )
+    freshness_live_window_hours: int = Field(
+        default=96,
+        ge=1,
+        description=(
+            "a bar is live data when its bar_ts is at most this long before its load; only live "
+            "bars are checked for freshness (a replayed history or an empty table is not)"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> DbtSettings:
+        if self.freshness_warn_hours > self.freshness_error_hours:
+            raise ValueError("dbt freshness_warn_hours must not exceed freshness_error_hours")
+        return self
 
 
 class AlphaVantageSettings(BaseModel):

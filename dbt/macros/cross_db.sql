@@ -23,11 +23,11 @@
 {%- endmacro %}
 
 {% macro duckdb__to_exchange_local(ts) -%}
-    timezone('{{ var("exchange_timezone") }}', {{ ts }})
+    timezone('{{ var("exchange_timezone", "America/New_York") }}', {{ ts }})
 {%- endmacro %}
 
 {% macro snowflake__to_exchange_local(ts) -%}
-    convert_timezone('{{ var("exchange_timezone") }}', {{ ts }})::timestamp_ntz
+    convert_timezone('{{ var("exchange_timezone", "America/New_York") }}', {{ ts }})::timestamp_ntz
 {%- endmacro %}
 
 {#- ISO day of week of a wall-clock timestamp: 1 = Monday ... 7 = Sunday. -#}

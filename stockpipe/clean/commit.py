@@ -76,6 +76,8 @@ def apply_journal(
             if fs.exists(dst):
                 fs.delete(dst)
             fs.rename(src, dst)
+    for uri in journal.quarantine_deletes:  # a quarantine replay admitted every row of the file
+        fs.delete(uri)
     maybe_fault("before_ledger")
     ledger = load_ledger(fs, state_dir)
     if not set(journal.ledger_add) <= set(ledger.files):

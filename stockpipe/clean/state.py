@@ -6,7 +6,8 @@
   and older ones are then deleted. A corrupt ledger stops the job with ``StateFileError``
   naming the file: silently starting over would clean every bronze file a second time.
 * **Journal** (``journal.json``): the write-ahead record of a run's commit: which staged
-  partitions to swap in, which quarantine files to move, which files to add to the ledger.
+  partitions to swap in, which quarantine files to move (or, for a quarantine replay, delete),
+  which files to add to the ledger.
   It is written after everything is staged and before the first rename, and deleted when the
   commit is complete. A run that finds a journal replays it first (every step is idempotent),
   so a kill at any point converges to the same silver.
@@ -84,6 +85,7 @@ class Journal:
     partitions: list[str]
     quarantine_moves: list[tuple[str, str]]
     ledger_add: dict[str, int]
+    quarantine_deletes: list[str] = field(default_factory=list)  # quarantine replay: emptied files
 
     def to_json(self) -> bytes:
         doc = {
@@ -93,6 +95,7 @@ class Journal:
             "partitions": self.partitions,
             "quarantine_moves": [list(m) for m in self.quarantine_moves],
             "ledger_add": self.ledger_add,
+            "quarantine_deletes": self.quarantine_deletes,
         }
         return json.dumps(doc).encode()
 
@@ -113,6 +116,7 @@ def load_journal(fs: LakeFS, state_dir: str) -> Journal | None:
             partitions=[str(p) for p in doc["partitions"]],
             quarantine_moves=[(str(a), str(b)) for a, b in doc["quarantine_moves"]],
             ledger_add={str(k): int(v) for k, v in doc["ledger_add"].items()},
+            quarantine_deletes=[str(u) for u in doc.get("quarantine_deletes", [])],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StateFileError(

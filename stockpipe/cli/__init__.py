@@ -13,6 +13,7 @@ from stockpipe.cli import (  # noqa: F401  (importing registers the commands)
     dashboard,
     ingest,
     pipeline,
+    quarantine,
     warehouse,
 )
 from stockpipe.cli.app import app

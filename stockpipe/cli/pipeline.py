@@ -67,6 +67,9 @@ def _summary(results: list[StepResult], settings: Any) -> None:
             ],
         )
     )
+    for r in results:
+        if r.details.get("note"):
+            console.print(f"{r.step}: {r.details['note']}")
     layers = layer_counts(settings)
     rows: list[tuple[str, Any]] = [
         ("bronze records", layers.bronze_records),

@@ -86,6 +86,8 @@ def _report(result: DbtResult) -> None:
             f"stockpipe {result.invocation}", [*counts.items(), ("seconds", f"{result.seconds:.1f}")]
         )
     )
+    if result.note:
+        console.print(f"{result.invocation}: {result.note}")
     problems = result.failed + result.warned
     if problems:
         rows = [(n.name, n.resource_type, n.status, _first_line(n.message)) for n in problems]
@@ -120,6 +122,10 @@ def transform_cmd(
 @app.command("quality")
 def quality_cmd(select: SelectOpt = None) -> None:
     """Run dbt source freshness and every data test; exit 1 when any fails.
+
+    Freshness applies to live bars only (bar_ts within STOCKPIPE_DBT_FRESHNESS_LIVE_WINDOW_HOURS
+    of their load): warn/fail after STOCKPIPE_DBT_FRESHNESS_WARN_HOURS / _ERROR_HOURS without a
+    new live load. A replayed history or an empty table is not checked; the summary says which.
 
     Example:  stockpipe quality --select fact_stock
     """

@@ -7,10 +7,11 @@ Two steps, matching the seed's DAG (``build_Models`` then ``quality_Models_test`
 - ``run_quality`` = ``dbt source freshness`` + ``dbt test``: every data test (generic and
   singular) and the source freshness thresholds, against what ``transform`` built.
 
-Profiles are generated from settings at run time into ``<state_dir>/dbt/profiles.yml`` (targets
-``duckdb`` and, when configured, ``snowflake``). Secrets never reach the file: the profile says
-``{{ env_var('DBT_ENV_SECRET_…') }}`` and the value is put in the environment only for the
-duration of the dbtRunner call. dbt's target and log folders also live under ``<state_dir>/dbt``.
+The profile is the committed ``dbt/profiles.yml`` (targets ``duckdb`` and ``snowflake``), which
+reads ``STOCKPIPE_*`` variables with ``env_var()``, so dbt's own CLI and stockpipe use the same
+warehouse. For each dbtRunner call those variables are set from the effective settings
+(``profile_env``; secrets only in the environment, never in a file). dbt's target and log
+folders live under ``<state_dir>/dbt``.
 Every node result is also appended to ``raw.dbt_results``.
 """
 
@@ -26,15 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from stockpipe.errors import StockpipeError
+from stockpipe.gold import freshness
 from stockpipe.ingest.faults import fault_point
 from stockpipe.warehouse import tables
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
 
-SECRET_PASSWORD_ENV = "DBT_ENV_SECRET_STOCKPIPE_SNOWFLAKE_PASSWORD"  # noqa: S105 - a variable name
-SECRET_PASSPHRASE_ENV = "DBT_ENV_SECRET_STOCKPIPE_SNOWFLAKE_KEY_PASSPHRASE"  # noqa: S105 - a name
 PASSED = frozenset({"pass", "success"})
 FAILED = frozenset({"fail", "error", "runtime error"})
 
@@ -67,6 +69,7 @@ class DbtResult:
     success: bool
     nodes: list[DbtNodeResult] = field(default_factory=list)
     seconds: float = 0.0
+    note: str = ""  # quality: the freshness rule and which case applied
 
     def _with(self, statuses: frozenset[str]) -> list[DbtNodeResult]:
         return [n for n in self.nodes if n.status in statuses]
@@ -99,95 +102,105 @@ class DbtResult:
 ProgressCallback = Callable[[DbtProgress], None]
 
 
-# ---- profiles ----
+# ---- profile ----
+PROFILES_FILE = "profiles.yml"
+SECRET_PASSWORD_ENV = "DBT_ENV_SECRET_STOCKPIPE_SNOWFLAKE_PASSWORD"  # noqa: S105 - a variable name
+SECRET_PASSPHRASE_ENV = "DBT_ENV_SECRET_STOCKPIPE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - a name
+SHIPPED_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+
+
 def dbt_dir(settings: Settings) -> Path:
+    """dbt's target and log folders (under the state folder, never in the project)."""
     return settings.state_dir / "dbt"
 
 
-def dbt_vars(settings: Settings) -> dict[str, str]:
+def profiles_dir(settings: Settings) -> Path:
+    """The folder of the committed ``profiles.yml``: the project's own, else the shipped one."""
+    for folder in (settings.dbt.project_dir, SHIPPED_PROJECT_DIR):
+        if (folder / PROFILES_FILE).is_file():
+            return folder
+    raise DbtRunError(
+        f"No dbt profile: {settings.dbt.project_dir / PROFILES_FILE} is missing; "
+        f"copy {SHIPPED_PROJECT_DIR / PROFILES_FILE} there."
+    )
+
+
+def dbt_vars(settings: Settings) -> dict[str, str | int]:
     """Project vars for the configured target (Snowflake names upper-case, as stored)."""
+    d = settings.dbt
+    hours: dict[str, str | int] = {
+        "freshness_warn_hours": d.freshness_warn_hours,
+        "freshness_error_hours": d.freshness_error_hours,
+        "freshness_live_window_hours": d.freshness_live_window_hours,
+    }
     if settings.warehouse.kind == "snowflake":
         sf = settings.snowflake
         return {
             "raw_schema": sf.raw_schema.upper(),
             "gold_schema": sf.gold_schema.upper(),
             "staging_schema": "STAGING",
+            **hours,
         }
     wh = settings.warehouse
-    return {"raw_schema": wh.raw_schema, "gold_schema": wh.gold_schema, "staging_schema": "staging"}
+    return {"raw_schema": wh.raw_schema, "gold_schema": wh.gold_schema, "staging_schema": "staging", **hours}
 
 
-def _env_ref(name: str) -> str:
-    return '{{ env_var("' + name + '") }}'
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
 
 
-def profile_document(settings: Settings) -> dict[str, Any]:
-    """profiles.yml content: no secret values, only ``env_var`` references."""
-    outputs: dict[str, Any] = {
-        "duckdb": {
-            "type": "duckdb",
-            "path": str(settings.duckdb_path),
-            "schema": settings.warehouse.gold_schema,
-            "threads": 1,
-            "settings": {"TimeZone": "UTC"},
-        }
+def profile_env(settings: Settings) -> dict[str, str | None]:
+    """The ``STOCKPIPE_*`` variables ``dbt/profiles.yml`` reads, from settings (None: unset).
+
+    Settings may come from ``stockpipe.toml`` or ``.env``, which dbt cannot read, so every
+    variable the profile and the project read is set from the effective settings for the
+    duration of a dbt call. Secrets are put in the environment only, never in a file.
+    """
+    sf, wh = settings.snowflake, settings.warehouse
+    key_pair = bool(sf.private_key_path)
+    authenticator = sf.authenticator
+    if key_pair and authenticator and authenticator.upper() == "SNOWFLAKE_JWT":
+        authenticator = None  # dbt-snowflake infers key-pair authentication from the key
+    return {
+        "STOCKPIPE_WAREHOUSE_KIND": wh.kind,
+        "STOCKPIPE_WAREHOUSE_RAW_SCHEMA": wh.raw_schema,
+        "STOCKPIPE_WAREHOUSE_GOLD_SCHEMA": wh.gold_schema,
+        "STOCKPIPE_DUCKDB_PATH": str(settings.duckdb_path),
+        "STOCKPIPE_SNOWFLAKE_ACCOUNT": sf.account,
+        "STOCKPIPE_SNOWFLAKE_USER": sf.user,
+        # secrets under dbt's DBT_ENV_SECRET_ prefix (scrubbed from dbt's logs); the plain names unset
+        "STOCKPIPE_SNOWFLAKE_PASSWORD": None,
+        SECRET_PASSWORD_ENV: None if key_pair else _text(sf.password),
+        "STOCKPIPE_SNOWFLAKE_PRIVATE_KEY_PATH": (
+            str(Path(sf.private_key_path).expanduser()) if sf.private_key_path else None
+        ),
+        "STOCKPIPE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": None,
+        SECRET_PASSPHRASE_ENV: _text(sf.private_key_passphrase) if key_pair else None,
+        "STOCKPIPE_SNOWFLAKE_AUTHENTICATOR": authenticator,
+        "STOCKPIPE_SNOWFLAKE_ROLE": sf.role,
+        "STOCKPIPE_SNOWFLAKE_WAREHOUSE": sf.warehouse,
+        "STOCKPIPE_SNOWFLAKE_DATABASE": sf.database,
+        "STOCKPIPE_SNOWFLAKE_RAW_SCHEMA": sf.raw_schema,
+        "STOCKPIPE_SNOWFLAKE_GOLD_SCHEMA": sf.gold_schema,
+        "STOCKPIPE_SNOWFLAKE_HOST": sf.host,
+        "STOCKPIPE_SNOWFLAKE_PORT": _text(sf.port),
+        "STOCKPIPE_SNOWFLAKE_PROTOCOL": sf.protocol if sf.host else None,
     }
-    sf = settings.snowflake
-    if sf.account or settings.warehouse.kind == "snowflake":
-        out: dict[str, Any] = {
-            "type": "snowflake",
-            "account": sf.account or "",
-            "user": sf.user or "",
-            "database": sf.database.upper(),
-            "schema": sf.gold_schema.upper(),
-            "threads": 2,
-            "query_tag": "stockpipe",
-            "client_session_keep_alive": False,
-        }
-        for key in ("role", "warehouse", "host", "port"):
-            if getattr(sf, key) is not None:
-                out[key] = getattr(sf, key)
-        if sf.authenticator and not (sf.private_key_path and sf.authenticator.upper() == "SNOWFLAKE_JWT"):
-            out["authenticator"] = sf.authenticator  # key-pair needs none: dbt-snowflake infers it
-        if sf.host:
-            out["protocol"] = sf.protocol
-        if sf.private_key_path:
-            out["private_key_path"] = str(Path(sf.private_key_path).expanduser())
-            if sf.private_key_passphrase is not None:
-                out["private_key_passphrase"] = _env_ref(SECRET_PASSPHRASE_ENV)
-        elif sf.password is not None:
-            out["password"] = _env_ref(SECRET_PASSWORD_ENV)
-        outputs["snowflake"] = out
-    return {"stockpipe": {"target": settings.warehouse.kind, "outputs": outputs}}
-
-
-def write_profiles(settings: Settings) -> Path:
-    """Write ``<state_dir>/dbt/profiles.yml``; returns the profiles folder."""
-    import yaml  # type: ignore[import-untyped,unused-ignore]
-
-    folder = dbt_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "profiles.yml"
-    tmp = path.with_suffix(".yml.tmp")
-    tmp.write_text(yaml.safe_dump(profile_document(settings), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return folder
-
-
-def _secret_env(settings: Settings) -> dict[str, str]:
-    sf = settings.snowflake
-    env = {}
-    if sf.password is not None:
-        env[SECRET_PASSWORD_ENV] = sf.password.get_secret_value()
-    if sf.private_key_passphrase is not None:
-        env[SECRET_PASSPHRASE_ENV] = sf.private_key_passphrase.get_secret_value()
-    return env
 
 
 @contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[None]:
+def _environment(extra: dict[str, str | None]) -> Iterator[None]:
+    """Set (value) or unset (None) variables for the duration of the block."""
     saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
+    for key, value in extra.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -200,10 +213,10 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
 
 # ---- invoking dbt ----
 def _common_args(settings: Settings, project_dir: Path) -> list[str]:
-    folder = write_profiles(settings)
+    folder = dbt_dir(settings)
     return [
         "--project-dir", str(project_dir),
-        "--profiles-dir", str(folder),
+        "--profiles-dir", str(profiles_dir(settings)),
         "--target", settings.warehouse.kind,
         "--target-path", str(folder / "target"),
         "--vars", json.dumps(dbt_vars(settings)),
@@ -319,7 +332,7 @@ def _run(
 
     project_dir = project_dir or settings.dbt.project_dir
     args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
-    with _environment(_secret_env(settings)):
+    with _environment(profile_env(settings)):
         try:
             res = dbtRunner(manifest=manifest, callbacks=callbacks or []).invoke([*args, *_quiet_flags()])
         finally:
@@ -383,8 +396,12 @@ def run_quality(
     on_progress: ProgressCallback | None = None,
     project_dir: Path | None = None,
 ) -> DbtResult:
-    """``dbt source freshness`` then ``dbt test``: every data test and freshness threshold."""
+    """``dbt source freshness`` then ``dbt test``: every data test and freshness threshold.
+
+    Freshness applies to live bars only (``stockpipe.gold.freshness``); ``note`` explains it.
+    """
     started = time.perf_counter()
+    note = freshness.summary_line(settings, freshness.measure(settings))
     fresh_ok, fresh = invoke(
         settings, ["source", "freshness"], project_dir=project_dir, on_progress=on_progress
     )
@@ -394,7 +411,7 @@ def run_quality(
     nodes = fresh + tested
     _record(settings, "quality", nodes)
     ok = fresh_ok and test_ok and not any(n.status in FAILED for n in nodes)
-    return DbtResult("quality", ok, nodes, time.perf_counter() - started)
+    return DbtResult("quality", ok, nodes, time.perf_counter() - started, note)
 
 
 def run_docs(settings: Settings, *, project_dir: Path | None = None) -> Path:

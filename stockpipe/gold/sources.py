@@ -20,7 +20,32 @@ from stockpipe.warehouse import tables
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
 
-FRESHNESS = {"warn_after": {"count": 24, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
+# The raw schema: the runner's var, else the same STOCKPIPE_* variable stockpipe reads (dbt CLI).
+RAW_SCHEMA = (
+    "{{ var('raw_schema', env_var('STOCKPIPE_SNOWFLAKE_RAW_SCHEMA', 'RAW') | upper"
+    " if target.type == 'snowflake' else env_var('STOCKPIPE_WAREHOUSE_RAW_SCHEMA', 'raw')) }}"
+)
+
+
+# Freshness applies to live bars only (settings.dbt.freshness_*; the runner passes them as vars,
+# dbt's own CLI reads the same STOCKPIPE_DBT_* variables): a bar is live when its bar_ts is at
+# most the live window before its load. The newest live load must be younger than the
+# thresholds; with no live bar (a replayed history, or an empty table after a fully quarantined
+# batch) the query answers "now", so there is nothing to be stale.
+def _setting(name: str, default: int) -> str:
+    """Jinja for an hours setting: the runner's var, else STOCKPIPE_DBT_<NAME>, else the default."""
+    env = "STOCKPIPE_DBT_" + name.upper()
+    return f"(var('{name}', env_var('{env}', '{default}')) | int)"
+
+
+FRESHNESS = {
+    "warn_after": {"count": "{{ " + _setting("freshness_warn_hours", 24) + " }}", "period": "hour"},
+    "error_after": {"count": "{{ " + _setting("freshness_error_hours", 72) + " }}", "period": "hour"},
+}
+LOADED_AT_QUERY = (
+    "select coalesce(max(loaded_at), {{ current_timestamp() }}) from {{ this }} where bar_ts >= "  # noqa: S608
+    "{{ dbt.dateadd('hour', -1 * " + _setting("freshness_live_window_hours", 96) + ", 'loaded_at') }}"
+)
 
 _SILVER_DESCRIPTIONS: dict[str, str] = {
     "trade_date": "Exchange-local (America/New_York) date of bar_ts; the silver partition",
@@ -31,7 +56,9 @@ _SILVER_DESCRIPTIONS: dict[str, str] = {
     "kafka_ts": "Lineage: Kafka record timestamp",
     "ingest_date": "Lineage: bronze partition the record came from",
     "bronze_file": "Lineage: bronze file name",
-    "loaded_at": "When the warehouse load that wrote this row started (UTC); drives source freshness",
+    "loaded_at": (
+        "When the warehouse load that wrote this row started (UTC); drives source freshness of live bars"
+    ),
 }
 _NOT_NULL = {
     "symbol",
@@ -110,7 +137,7 @@ def sources_document() -> dict[str, Any]:
     stock_prices = {
         "name": tables.STOCK_PRICES,
         "description": "Clean bars from silver, one row per (symbol, interval, bar_ts).",
-        "config": {"loaded_at_field": "loaded_at", "freshness": FRESHNESS},
+        "config": {"loaded_at_query": LOADED_AT_QUERY, "freshness": FRESHNESS},
         "data_tests": [
             {
                 "unique_combination": {
@@ -138,7 +165,7 @@ def sources_document() -> dict[str, Any]:
             {
                 "name": "raw",
                 "description": "Tables written by `stockpipe load`.",
-                "schema": "{{ var('raw_schema', 'raw') }}",
+                "schema": RAW_SCHEMA,
                 "tables": [
                     stock_prices,
                     {

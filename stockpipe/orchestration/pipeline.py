@@ -249,8 +249,10 @@ def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) 
     result = run(settings, on_progress=progress)
     if not result.success:
         named = ", ".join(f"{n.name} ({n.status})" for n in result.failed[:5]) or "see the dbt log"
-        raise StepFailedError(step, f"dbt reported {len(result.failed)} failure(s): {named}")
-    return StepResult(step, counts=result.counts())
+        stale = any(n.resource_type == "source" for n in result.failed)
+        rule = f" ({result.note})" if stale and result.note else ""
+        raise StepFailedError(step, f"dbt reported {len(result.failed)} failure(s): {named}{rule}")
+    return StepResult(step, counts=result.counts(), details={"note": result.note} if result.note else {})
 
 
 def build_models(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:

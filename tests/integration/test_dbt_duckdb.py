@@ -232,14 +232,17 @@ def test_quality_reports_an_ohlc_inconsistent_row_and_stale_source_by_name(
     clone = clone_warehouse(duckdb_warehouse, tmp_path)
     settings = clone.settings
     with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("update raw.stock_prices set loaded_at = loaded_at - interval 100 hour")  # stale
+        # one live bar (bar_ts an hour before its load; the fixture's 2024 bars are history), inconsistent
         con.execute(
             "insert into raw.stock_prices"
-            " select * replace (high - 1000 as high, bar_ts + interval 1 second as bar_ts)"
+            " select * replace (high - 1000 as high, loaded_at - interval 1 hour as bar_ts)"
             " from raw.stock_prices where symbol = 'XOM' limit 1"
         )
-        con.execute("update raw.stock_prices set loaded_at = loaded_at - interval 100 hour")  # stale
     result = run_quality(settings, select="source:raw")
     assert not result.success
+    assert "— 1 of " in result.note
+    assert "bars are live, newest loaded 100." in result.note
     failed = {n.name: n for n in result.failed}
     assert set(failed) == {"raw_stock_prices_ohlc_consistent", "raw.stock_prices"}
     assert failed["raw.stock_prices"].resource_type == "source"
@@ -259,4 +262,4 @@ def test_quality_reports_an_ohlc_inconsistent_row_and_stale_source_by_name(
     assert checked.exit_code == 1, checked.output
     assert "raw_stock_prices_ohlc_consistent" in checked.output
     assert "quality failed" in checked.output
-    assert (settings.state_dir / "dbt" / "profiles.yml").exists()
+    assert (settings.state_dir / "dbt" / "target" / "manifest.json").exists()

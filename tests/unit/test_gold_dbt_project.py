@@ -54,11 +54,11 @@ def test_stock_prices_source_columns_follow_contract_then_raw_table() -> None:
         {k: c[k] for k in ("name", "description", "data_type")} for c in columns[: len(contract)]
     ] == contract
     assert [c["name"] for c in columns] == tables.raw_stock_prices_schema().names
-    assert stock["config"]["loaded_at_field"] == "loaded_at"
-    assert (
-        stock["config"]["freshness"]["error_after"]["count"]
-        > stock["config"]["freshness"]["warn_after"]["count"]
-    )
+    query = stock["config"]["loaded_at_query"]  # freshness of live bars only (see gold/freshness.py)
+    assert "max(loaded_at)" in query
+    assert "freshness_live_window_hours" in query
+    assert "freshness_error_hours" in stock["config"]["freshness"]["error_after"]["count"]
+    assert "freshness_warn_hours" in stock["config"]["freshness"]["warn_after"]["count"]
     assert {t["name"] for t in source["tables"]} == {"stock_prices", "companies", "quarantine_summary"}
 
 

@@ -1,16 +1,17 @@
-"""Connection parameters, generated dbt profiles and identifier validation (no database)."""
+"""Connection parameters, the committed dbt profile and identifier validation (no database)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped,unused-ignore]
 from pydantic import ValidationError
 
 from stockpipe.errors import ConfigError
-from stockpipe.settings import InvalidIdentifierError, Settings, SnowflakeSettings
 from stockpipe.gold import runner as dbt_runner
+from stockpipe.settings import InvalidIdentifierError, Settings, SnowflakeSettings
 from stockpipe.warehouse.snowflake import SnowflakeWarehouse, connect_params
 
 INJECTION = 'x"; drop table y; --'
@@ -71,35 +72,89 @@ def test_missing_credentials_are_one_sentence_config_errors() -> None:
     assert str(err.value).endswith(".")
 
 
-def test_generated_profiles_hold_no_secret(settings: Settings) -> None:
+def render_profile(target: str | None = None) -> Any:
+    """The committed dbt/profiles.yml rendered by dbt itself, with the current environment."""
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import set_flags
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(dict(os.environ))
+    set_flags(Namespace(LOG_CACHE_EVENTS=False))
+    raw = read_profile(str(dbt_runner.SHIPPED_PROJECT_DIR))
+    return Profile.from_raw_profiles(raw, "stockpipe", ProfileRenderer({}), target_override=target)
+
+
+def test_committed_profile_holds_no_secret_and_reads_settings(settings: Settings) -> None:
     sf_settings = settings.model_copy(
         update={
             "snowflake": SnowflakeSettings(
-                account="a", user="u", password="hunter2-secret", host="localhost", port=1
+                account="a", user="u", password="hunter2-secret", host="localhost", port=1, protocol="http"
             ),
         }
     )
-    folder = dbt_runner.write_profiles(sf_settings)
-    text = (folder / "profiles.yml").read_text()
+    text = (dbt_runner.SHIPPED_PROJECT_DIR / "profiles.yml").read_text()
     assert "hunter2-secret" not in text
-    assert yaml.safe_load(text)["stockpipe"]["outputs"]["snowflake"]["password"] == (
-        '{{ env_var("' + dbt_runner.SECRET_PASSWORD_ENV + '") }}'
-    )
-    assert folder == settings.state_dir / "dbt"
-    doc = dbt_runner.profile_document(sf_settings)["stockpipe"]
-    assert doc["target"] == "duckdb"
-    assert doc["outputs"]["duckdb"]["path"] == str(settings.duckdb_path)
-    assert doc["outputs"]["snowflake"]["protocol"] == "https"
-    assert dbt_runner._secret_env(sf_settings) == {dbt_runner.SECRET_PASSWORD_ENV: "hunter2-secret"}
+    assert dbt_runner.profiles_dir(settings) == dbt_runner.SHIPPED_PROJECT_DIR
+    env = dbt_runner.profile_env(sf_settings)
+    assert env[dbt_runner.SECRET_PASSWORD_ENV] == "hunter2-secret"
+    assert env["STOCKPIPE_SNOWFLAKE_PASSWORD"] is None  # only under dbt's secret prefix
+    with dbt_runner._environment(env):
+        duck = render_profile()
+        snow = render_profile("snowflake")
+    assert os.environ.get(dbt_runner.SECRET_PASSWORD_ENV) is None
+    assert duck.target_name == "duckdb"
+    assert Path(duck.credentials.path) == settings.duckdb_path
+    assert duck.credentials.schema == "gold"
+    creds = snow.credentials
+    assert (creds.account, creds.user, creds.password) == ("a", "u", "hunter2-secret")
+    assert (creds.host, creds.port, creds.protocol) == ("localhost", 1, "http")
+    assert (creds.database, creds.schema, creds.role, creds.warehouse) == ("STOCKPIPE", "GOLD", None, None)
 
 
-def test_duckdb_only_profile_and_vars(settings: Settings) -> None:
-    doc = dbt_runner.profile_document(settings)["stockpipe"]
-    assert set(doc["outputs"]) == {"duckdb"}
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"STOCKPIPE_DATA_DIR": "elsewhere/data"},
+        {"STOCKPIPE_DUCKDB_PATH": "wh/one.duckdb"},
+        {"STOCKPIPE_DATA_DIR": "ignored", "STOCKPIPE_DUCKDB_PATH": "/abs/two.duckdb"},
+    ],
+)
+def test_dbt_cli_and_stockpipe_resolve_one_duckdb_file(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without stockpipe in between (dbt's own CLI), the profile finds the file stockpipe uses."""
+    for name in list(os.environ):
+        if name.startswith(("STOCKPIPE_", "DBT_ENV_SECRET_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # both resolve a relative path against the working folder
+    monkeypatch.setenv("STOCKPIPE_CONFIG", str(tmp_path / "none.toml"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    rendered = render_profile()
+    assert rendered.target_name == "duckdb"
+    assert Path(rendered.credentials.path).resolve() == Settings(_env_file=None).duckdb_path  # type: ignore[call-arg]
+    monkeypatch.setenv("STOCKPIPE_WAREHOUSE_KIND", "snowflake")
+    monkeypatch.setenv("STOCKPIPE_SNOWFLAKE_ACCOUNT", "acct")
+    monkeypatch.setenv("STOCKPIPE_SNOWFLAKE_USER", "me")
+    monkeypatch.setenv("STOCKPIPE_SNOWFLAKE_PASSWORD", "pw")
+    monkeypatch.setenv("STOCKPIPE_SNOWFLAKE_DATABASE", "mydb")
+    snow = render_profile()
+    creds = snow.credentials
+    assert (snow.target_name, creds.password, creds.database) == ("snowflake", "pw", "MYDB")
+
+
+def test_duckdb_vars(settings: Settings) -> None:
     assert dbt_runner.dbt_vars(settings) == {
         "raw_schema": "raw",
         "gold_schema": "gold",
         "staging_schema": "staging",
+        "freshness_warn_hours": 24,
+        "freshness_error_hours": 72,
+        "freshness_live_window_hours": 96,
     }
     sf = settings.model_copy(
         update={"warehouse": settings.warehouse.model_copy(update={"kind": "snowflake"})}
