@@ -41,6 +41,7 @@ from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.clean.rules import ALL_REASONS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
+from stockpipe.sources.companies import reference_path
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -108,14 +109,14 @@ def run_clean(
     """Clean every bronze file not cleaned yet into silver; see the module docstring.
 
     ``now`` fixes the run's clock (plausible ``bar_ts`` range, ``quarantined_at``); with
-    ``with_companies`` the companies CSV (``companies_csv``, else ``settings.companies_file``, else
-    the packaged one) is converted to ``silver/companies`` too when it changed. With
+    ``with_companies`` the companies CSV (``companies_csv``, else the reference:
+    ``sources.companies.reference_path``) is converted to ``silver/companies`` too when it changed. With
     ``settings.spark.unknown_symbols == "quarantine"`` (the default) a bar whose symbol that CSV
     does not list is quarantined as ``unknown_symbol``.
     """
     started = time.monotonic()
     progress = on_progress or _noop
-    companies_csv = companies_csv or settings.companies_file
+    companies_csv = companies_csv or reference_path(settings)
     known = reference_symbols(companies_csv) if settings.spark.unknown_symbols == "quarantine" else None
     session = spark or get_spark(settings)
     apply_job_conf(session)

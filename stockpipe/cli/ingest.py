@@ -243,7 +243,7 @@ def produce_cmd(
     src = build_source(source, settings, opts)
     unparsable = quarantine_unparsable(settings, src)
     replayed = sorted({b.symbol for b in src.load()}) if isinstance(src, ReplaySource) else []
-    warn_unknown_symbols(settings, replayed or list(opts.symbols))
+    warn_unknown_symbols(settings, replayed or list(opts.symbols), opts.exchange)
     info = ensure_topic(settings)
     started = datetime.now(UTC)
     with ui.progress() as bar:

@@ -161,7 +161,7 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     )
     unparsable = quarantine_unparsable(settings, source)
     if isinstance(source, ReplaySource):  # the symbols are known once the files are read
-        warn_unknown_symbols(settings, sorted({b.symbol for b in source.load()}))
+        warn_unknown_symbols(settings, sorted({b.symbol for b in source.load()}), options.exchange)
     reporter.start(step, source.estimated_count())
     result = produce_bars(settings, source.bars(), on_progress=_progress(reporter, step))
     if result.failed:
@@ -211,6 +211,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     """Bronze -> silver with validation, quarantine and deduplication."""
     from stockpipe.clean.job import run_clean
     from stockpipe.clean.session import get_spark
+    from stockpipe.sources.companies import reference_path
 
     step = "Spark_Cleaning_Job"
     reporter.start(step, None)
@@ -218,7 +219,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     result = run_clean(
         settings,
         spark=spark,
-        companies_csv=settings.companies_file,
+        companies_csv=reference_path(settings),
         on_progress=lambda phase, done, total: reporter.update(step, done, total, phase),
     )
     return StepResult(

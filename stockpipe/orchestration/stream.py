@@ -175,7 +175,7 @@ class StreamRunner:
 
         upload_spool(self.settings)
         lap("upload")
-        clean = run_clean(self.settings, spark=spark, companies_csv=self.settings.companies_file)
+        clean = run_clean(self.settings, spark=spark)  # companies: the reference (reference_path)
         lap("clean")
         load = run_load(self.settings)
         lap("load")
@@ -254,7 +254,7 @@ class StreamRunner:
 
         source = ReplaySource(options)
         self.unparsable = quarantine_unparsable(self.settings, source)
-        warn_unknown_symbols(self.settings, sorted({b.symbol for b in source.load()}))
+        warn_unknown_symbols(self.settings, sorted({b.symbol for b in source.load()}), options.exchange)
         self._replay = source
 
     def _caught_up(self) -> bool:
