@@ -24,7 +24,7 @@ from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.contract.companies import spark_schema
 from stockpipe.contract.layout import silver_dir
 from stockpipe.errors import StockpipeError
-from stockpipe.sources.companies import add_command, parse_companies, reference_path
+from stockpipe.sources.companies import Company, add_command, parse_companies, reference_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,8 +51,8 @@ def parse_companies_csv(data: bytes, source: str = "companies CSV") -> list[tupl
     return [c.row() for c in parse_companies(data, source)]
 
 
-def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
-    """The symbols of the companies reference (``csv_path`` or the packaged CSV)."""
+def read_companies(csv_path: Path | None = None) -> list[Company]:
+    """The companies of the reference CSV (``csv_path`` or the packaged CSV)."""
     path = csv_path or packaged_csv()
     if path is None:
         raise StockpipeError("The companies file stockpipe/sources/data/companies.csv is not installed.")
@@ -60,7 +60,12 @@ def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
         data = path.read_bytes()
     except OSError as exc:
         raise StockpipeError(f"The companies file {path} cannot be read ({exc.strerror}).") from exc
-    return frozenset(c.symbol for c in parse_companies(data, str(path)))
+    return parse_companies(data, str(path))
+
+
+def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
+    """The symbols of the companies reference (``csv_path`` or the packaged CSV)."""
+    return frozenset(c.symbol for c in read_companies(csv_path))
 
 
 def warn_unknown_symbols(
