@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e_helpers import run_cli, stockpipe_env, stop_embedded_broker
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 OWN = Path(__file__).resolve().parents[1] / "data" / "sources" / "own"
 # file -> (symbol, exchange, replay options, pandas reader options)
@@ -156,3 +156,22 @@ def test_gold_daily_marts_equal_a_pandas_recomputation(own_run: dict[str, Any]) 
         both_null = a.isna() & b.isna()
         mismatches += int((~both_null & ~((a - b).abs() <= 1e-9 * b.abs().clip(lower=1))).sum())
     assert mismatches == 0
+
+
+def test_stream_replays_a_file_and_drains_into_gold(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stream"
+    env = stockpipe_env(data_dir)
+    name = "yahoo_aapl_daily_nulls.csv"
+    try:
+        done = run_cli(
+            ["stream", "--source", "replay", "--file", str(OWN / name), "--symbol", "AAPL", "--drain",
+             "--cycle", "2", "--duration", "600"],
+            env, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert _number(done.stdout, "unparsable") == BAD_ROWS[name]
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+            facts = con.execute("select count(*), count(distinct id) from gold.fact_stock").fetchone()
+        assert facts == (10, 10)
+    finally:
+        stop_embedded_broker(env)
