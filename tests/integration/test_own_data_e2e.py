@@ -133,6 +133,8 @@ def test_gold_daily_marts_equal_a_pandas_recomputation(own_run: dict[str, Any]) 
             "select symbol, trade_date, prev_close, daily_return from gold.mart_daily_returns"
         ).df()
         facts = con.execute("select symbol, trade_date, is_regular_session from gold.fact_stock").df()
+    for frame in (ohlcv, returns, facts):  # DuckDB dates come back as pandas Timestamps
+        frame["trade_date"] = pd.to_datetime(frame["trade_date"]).dt.date
     # the holiday rows (AAPL on 4 July, SHEL.L on Good Friday and Easter Monday) reach fact_stock
     # but are not regular sessions of their exchange, so they stay out of the marts
     flags = {(r.symbol, r.trade_date): r.is_regular_session for r in facts.itertuples()}
