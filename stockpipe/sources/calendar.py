@@ -84,8 +84,9 @@ def _zone(canonical: str) -> ZoneInfo:
 def _opens(code: str) -> tuple[dict[date, datetime], time]:
     cal = calendar_for(code)
     sched: Any = cal.schedule
+    days = sched.index.date.tolist()
     opens = {
-        d.date(): o.to_pydatetime().astimezone(UTC) for d, o in zip(sched.index, sched["open"], strict=True)
+        d: datetime.fromtimestamp(o, UTC) for d, o in zip(days, _epoch_seconds(sched["open"]), strict=True)
     }
     return opens, cal.open_times[-1][1]
 
@@ -110,10 +111,19 @@ def session_rows(code: str, start: date, end: date) -> list[tuple[str, date, dat
         return []
     sched: Any = cal.schedule.loc[slice(lo.isoformat(), hi.isoformat())]
     canonical = resolve_exchange(code)
+    days = sched.index.date.tolist()
     return [
-        (canonical, d.date(), o.to_pydatetime().astimezone(UTC), c.to_pydatetime().astimezone(UTC))
-        for d, o, c in zip(sched.index, sched["open"], sched["close"], strict=True)
+        (canonical, d, datetime.fromtimestamp(o, UTC), datetime.fromtimestamp(c, UTC))
+        for d, o, c in zip(days, _epoch_seconds(sched["open"]), _epoch_seconds(sched["close"]), strict=True)
     ]
+
+
+def _epoch_seconds(column: Any) -> list[int]:
+    """Whole epoch seconds of a tz-aware pandas column (vectorised: 10k rows in milliseconds)."""
+    import pandas as pd
+
+    seconds = (column - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return [int(v) for v in seconds.tolist()]
 
 
 def _bounds() -> tuple[date, date]:
