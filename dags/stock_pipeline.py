@@ -9,6 +9,9 @@ Every task calls ``stockpipe.orchestration.pipeline.run_step`` — the same func
 
 - ``STOCKPIPE_DAG_SCHEDULE``: cron or preset (default ``*/10 * * * *``, as the seed; ``none``
   disables scheduling).
+- ``dag_run.conf`` chooses the source like ``stockpipe run``: ``source``, ``symbols``, ``start``,
+  ``end``, ``seed``, ``n_symbols``, and for a replay ``files`` (list), ``symbol``, ``map``
+  (``{"field": "column"}``), ``interval``, ``date_format``, ``exchange``, ``lenient`` (bool).
 - ``STOCKPIPE_DAG_SPARK_CONN_ID``: an Airflow Spark connection id; when set, the cleaning task
   is a ``SparkSubmitOperator`` running ``stockpipe/clean/submit.py`` on that cluster,
   otherwise it runs in-process (Spark local, or the master from ``STOCKPIPE_SPARK_MASTER``).
@@ -42,6 +45,14 @@ def _run_step(step: str, **context: Any) -> dict[str, int]:
 
     conf = (context.get("dag_run").conf if context.get("dag_run") else None) or {}
     options = RunOptions(
+        source=str(conf.get("source", "simulator")),
+        paths=tuple(str(p) for p in conf.get("files", ())),
+        symbol=conf.get("symbol"),
+        column_map={str(k): str(v) for k, v in dict(conf.get("map", {})).items()},
+        interval=str(conf.get("interval", "1min")),
+        date_format=conf.get("date_format"),
+        exchange=str(conf.get("exchange", "XNYS")),
+        lenient=bool(conf.get("lenient", True)),
         symbols=tuple(conf.get("symbols", ())),
         n_symbols=int(conf.get("n_symbols", 20)),
         seed=int(conf.get("seed", 42)),

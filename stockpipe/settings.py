@@ -235,7 +235,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     companies_file: Path | None = Field(
         default=None,
-        description="companies reference CSV (Alpha Vantage OVERVIEW columns); default: the shipped list",
+        description=(
+            "companies reference CSV (Alpha Vantage OVERVIEW columns); default: "
+            "<data_dir>/reference/companies.csv once `stockpipe companies add|import` made it, "
+            "else the shipped list"
+        ),
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)

@@ -1,17 +1,17 @@
 """The companies reference CSV → ``silver/companies/`` Parquet.
 
-The CSV ships with the package (``stockpipe/sources/data/companies.csv``, header
-``Symbol,AssetType,Name,Description,Exchange,Sector,Industry``). It is read on the driver (it is
-small, and a cluster's executors cannot see the driver's files), written to staging and swapped
-in like a silver partition. ``sync_companies`` (called by every ``run_clean``) rewrites the dataset
-only when the CSV's content changed, so a re-run leaves silver untouched.
+The reference is ``sources.companies.reference_path(settings)`` (the settings file, the
+data-folder copy ``stockpipe companies add`` keeps, or the shipped list), read by the one reader
+``sources.companies.parse_companies`` (contract: ``contract/companies.py``). It is read on the
+driver (it is small, and a cluster's executors cannot see the driver's files), written to
+staging and swapped in like a silver partition. ``sync_companies`` (called by every
+``run_clean``) rewrites the dataset only when the CSV's content changed, so a re-run leaves
+silver untouched.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 from importlib import resources
@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 from stockpipe.clean.commit import swap_partition
 from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
+from stockpipe.contract.companies import spark_schema
 from stockpipe.contract.layout import silver_dir
 from stockpipe.errors import StockpipeError
+from stockpipe.sources.companies import Company, add_command, parse_companies, reference_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,15 +32,6 @@ if TYPE_CHECKING:
 
     from stockpipe.settings import Settings
 
-CSV_COLUMNS: dict[str, str] = {
-    "Symbol": "symbol",
-    "AssetType": "asset_type",
-    "Name": "name",
-    "Description": "description",
-    "Exchange": "exchange",
-    "Sector": "sector",
-    "Industry": "industry",
-}
 STATE_FILE = "companies.json"
 log = logging.getLogger(__name__)
 
@@ -50,29 +43,16 @@ def packaged_csv() -> Path | None:
 
 
 def companies_schema() -> StructType:
-    from pyspark.sql import types as T
-
-    return T.StructType([T.StructField(c, T.StringType(), c != "symbol") for c in CSV_COLUMNS.values()])
+    return spark_schema()
 
 
 def parse_companies_csv(data: bytes, source: str = "companies CSV") -> list[tuple[str | None, ...]]:
-    """Rows in silver column order; symbols upper-cased and trimmed, first row per symbol kept."""
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise StockpipeError(f"The companies file {source} lacks the column(s) {', '.join(missing)}.")
-    rows: dict[str, tuple[str | None, ...]] = {}
-    for rec in reader:
-        symbol = (rec.get("Symbol") or "").strip().upper()
-        if not symbol or symbol in rows:
-            continue
-        values = [((rec.get(c) or "").strip() or None) for c in CSV_COLUMNS]
-        rows[symbol] = (symbol, *values[1:])
-    return list(rows.values())
+    """Rows in silver column order (``parse_companies``: symbols upper-cased, first row kept)."""
+    return [c.row() for c in parse_companies(data, source)]
 
 
-def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
-    """The symbols of the companies reference (``csv_path`` or the packaged CSV)."""
+def read_companies(csv_path: Path | None = None) -> list[Company]:
+    """The companies of the reference CSV (``csv_path`` or the packaged CSV)."""
     path = csv_path or packaged_csv()
     if path is None:
         raise StockpipeError("The companies file stockpipe/sources/data/companies.csv is not installed.")
@@ -80,26 +60,35 @@ def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
         data = path.read_bytes()
     except OSError as exc:
         raise StockpipeError(f"The companies file {path} cannot be read ({exc.strerror}).") from exc
-    return frozenset(str(row[0]) for row in parse_companies_csv(data, str(path)))
+    return parse_companies(data, str(path))
 
 
-def warn_unknown_symbols(settings: Settings, symbols: tuple[str, ...] | list[str]) -> list[str]:
+def reference_symbols(csv_path: Path | None = None) -> frozenset[str]:
+    """The symbols of the companies reference (``csv_path`` or the packaged CSV)."""
+    return frozenset(c.symbol for c in read_companies(csv_path))
+
+
+def warn_unknown_symbols(
+    settings: Settings, symbols: tuple[str, ...] | list[str], exchange: str | None = None
+) -> list[str]:
     """Log (and return) the requested symbols that the clean step will quarantine as unknown.
 
     Only with ``settings.spark.unknown_symbols == "quarantine"``; a one-line warning before any
-    bar is sent beats discovering a quarantined day afterwards.
+    bar is sent beats discovering a quarantined day afterwards. It names the exact
+    ``stockpipe companies add`` command (with the replay's ``exchange``) that fixes it.
     """
     if settings.spark.unknown_symbols != "quarantine" or not symbols:
         return []
-    known = reference_symbols(settings.companies_file)
+    path = reference_path(settings)
+    known = reference_symbols(path)
     unknown = sorted({s.strip().upper() for s in symbols} - known)
     if unknown:
         shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-        source = settings.companies_file or "the shipped companies list"
+        commands = "; ".join(add_command(s, exchange) for s in unknown[:3])
         log.warning(
-            "%s not in %s: their bars will be quarantined as unknown_symbol "
-            "(add them to the companies file, or set STOCKPIPE_SPARK_UNKNOWN_SYMBOLS=keep).",
-            shown, source,
+            "%s not in the companies reference %s: their bars will be quarantined as unknown_symbol. "
+            "Add them first: %s (or set STOCKPIPE_SPARK_UNKNOWN_SYMBOLS=keep).",
+            shown, path, commands,
         )  # fmt: skip
     return unknown
 

@@ -36,11 +36,13 @@ from typing import TYPE_CHECKING, Any
 from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths, ManifestEntry, new_manifest_entries, read_bronze
 from stockpipe.clean.commit import apply_journal, maybe_fault
-from stockpipe.clean.companies import reference_symbols, sync_companies, write_companies
+from stockpipe.clean.companies import read_companies, sync_companies, write_companies
 from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.clean.rules import ALL_REASONS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
+from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
+from stockpipe.sources.companies import reference_path
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -108,15 +110,16 @@ def run_clean(
     """Clean every bronze file not cleaned yet into silver; see the module docstring.
 
     ``now`` fixes the run's clock (plausible ``bar_ts`` range, ``quarantined_at``); with
-    ``with_companies`` the companies CSV (``companies_csv``, else ``settings.companies_file``, else
-    the packaged one) is converted to ``silver/companies`` too when it changed. With
+    ``with_companies`` the companies CSV (``companies_csv``, else the reference:
+    ``sources.companies.reference_path``) is converted to ``silver/companies`` too when it changed. With
     ``settings.spark.unknown_symbols == "quarantine"`` (the default) a bar whose symbol that CSV
     does not list is quarantined as ``unknown_symbol``.
     """
     started = time.monotonic()
     progress = on_progress or _noop
-    companies_csv = companies_csv or settings.companies_file
-    known = reference_symbols(companies_csv) if settings.spark.unknown_symbols == "quarantine" else None
+    companies_csv = companies_csv or reference_path(settings)
+    companies = read_companies(companies_csv)
+    known = frozenset(c.symbol for c in companies) if settings.spark.unknown_symbols == "quarantine" else None
     session = spark or get_spark(settings)
     apply_job_conf(session)
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
@@ -132,7 +135,10 @@ def run_clean(
         entries = new_manifest_entries(fs, paths, set(ledger.files), progress)
         result = CleanResult(recovered=journal is not None)
         if entries:
-            result = _clean_batch(session, fs, paths, entries, now or datetime.now(UTC), progress, known)
+            calendar = session_calendar(session, {c.symbol: c.exchange for c in companies})
+            result = _clean_batch(
+                session, fs, paths, entries, now or datetime.now(UTC), progress, known, calendar
+            )
             result.recovered = journal is not None
         if with_companies:
             progress("companies", 0, 1)
@@ -152,6 +158,7 @@ def _clean_batch(
     now: datetime,
     progress: ProgressFn,
     known_symbols: frozenset[str] | None,
+    calendar: SessionCalendar,
 ) -> CleanResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
@@ -167,6 +174,7 @@ def _clean_batch(
         read_bronze(spark, [paths.bronze(e) for e in sorted(entries, key=lambda e: e.file)]),
         now=now,
         known_symbols=known_symbols,
+        calendar=calendar,
     )
     # Pass 1 writes the quarantine and, through an Observation, counts everything on the way
     # (records, bad records, reasons, affected trade dates) while it fills the cache; pass 2 reads

@@ -22,13 +22,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from stockpipe.clean.rules import RULES, Rule, unknown_symbol_rule, violations
+from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.contract.bar import BAR_FIELDS, FIELD_NAMES, spark_schema
+from stockpipe.contract.companies import DEFAULT_EXCHANGE
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
-EXCHANGE_TZ = "America/New_York"
+EXCHANGE_TZ = "America/New_York"  # the zone of a symbol the calendar does not list (XNYS)
 DAILY_INTERVAL = "1day"
 TIMESTAMP_FIELDS: tuple[str, ...] = tuple(f.name for f in BAR_FIELDS if f.type == "timestamp")
 # ISO-8601 date-time with an offset or Z (fraction optional): checked by regex, then Spark's own
@@ -168,30 +170,50 @@ def parse_timestamp(raw: Column) -> Column:
     )
 
 
-def normalise(df: DataFrame) -> DataFrame:
+def normalise(df: DataFrame, calendar: SessionCalendar | None = None) -> DataFrame:
     """Typed, normalised bars: symbol upper-cased and trimmed, timestamps to UTC, exchange date.
 
-    Adds ``trade_date`` (America/New_York date of ``bar_ts``) and ``is_regular_session``
-    (09:30 ≤ local time < 16:00 on a weekday; daily bars are always regular). The raw timestamp
-    strings stay as ``bar_ts_raw`` / ``produced_at_raw`` for the timestamp rules.
+    Adds ``trade_date`` (the date of ``bar_ts`` in the zone of the symbol's exchange) and
+    ``is_regular_session`` (``open <= bar_ts < close`` of that day's session on that exchange;
+    a daily bar: the day is a session), both from ``calendar`` (``clean.sessions``: the companies
+    reference's exchanges and their ``exchange_calendars`` sessions, holidays and early closes;
+    default: every symbol on XNYS). The calendar tables are broadcast-joined: no Python UDF. The
+    raw timestamp strings stay as ``bar_ts_raw`` / ``produced_at_raw`` for the timestamp rules.
     """
     from pyspark.sql import functions as F
 
+    cal = calendar or session_calendar(df.sparkSession)
     out = df.withColumn("symbol", F.upper(F.trim(F.col("symbol"))))
     for name in TIMESTAMP_FIELDS:
         out = out.withColumn(f"{name}_raw", F.trim(F.col(name))).withColumn(
             name, parse_timestamp(F.col(f"{name}_raw"))
         )
-    local = F.from_utc_timestamp(F.col("bar_ts"), EXCHANGE_TZ)
-    minute_of_day = F.hour(local) * 60 + F.minute(local)
-    weekday = ~F.dayofweek(local).isin(1, 7)
-    regular = weekday & (minute_of_day >= 9 * 60 + 30) & (minute_of_day < 16 * 60)
-    return out.withColumn("trade_date", F.to_date(local)).withColumn(
-        "is_regular_session",
-        F.when(F.col("bar_ts").isNull(), F.lit(None).cast("boolean"))
-        .when(F.col("interval") == DAILY_INTERVAL, F.lit(True))
-        .otherwise(regular),
+    symbols = cal.symbols.select(
+        F.col("symbol").alias("_cal_symbol"), F.col("exchange").alias("_exchange"), F.col("tz").alias("_tz")
     )
+    out = out.join(F.broadcast(symbols), out["symbol"] == symbols["_cal_symbol"], "left")
+    tz = F.coalesce(F.col("_tz"), F.lit(EXCHANGE_TZ))
+    out = out.withColumn("trade_date", F.to_date(F.from_utc_timestamp(F.col("bar_ts"), tz))).withColumn(
+        "_exchange", F.coalesce(F.col("_exchange"), F.lit(DEFAULT_EXCHANGE))
+    )
+    sessions = cal.sessions.select(
+        F.col("exchange").alias("_s_exchange"),
+        F.col("session_date").alias("_s_date"),
+        F.col("open_utc").alias("_open"),
+        F.col("close_utc").alias("_close"),
+    )
+    on = (out["_exchange"] == sessions["_s_exchange"]) & (out["trade_date"] == sessions["_s_date"])
+    out = out.join(F.broadcast(sessions), on, "left")
+    in_session = (
+        F.col("_open").isNotNull() & (F.col("bar_ts") >= F.col("_open")) & (F.col("bar_ts") < F.col("_close"))
+    )
+    regular = (
+        F.when(F.col("bar_ts").isNull(), F.lit(None).cast("boolean"))
+        .when(F.col("interval") == DAILY_INTERVAL, F.col("_open").isNotNull())
+        .otherwise(in_session)
+    )
+    helpers = ("_cal_symbol", "_exchange", "_tz", "_s_exchange", "_s_date", "_open", "_close")
+    return out.withColumn("is_regular_session", regular).drop(*helpers)
 
 
 def validate(
@@ -285,10 +307,14 @@ def rule_counts(quarantine: DataFrame) -> dict[str, int]:
 
 
 def clean(
-    raw: DataFrame, *, now: datetime | None = None, known_symbols: Collection[str] | None = None
+    raw: DataFrame,
+    *,
+    now: datetime | None = None,
+    known_symbols: Collection[str] | None = None,
+    calendar: SessionCalendar | None = None,
 ) -> DataFrame:
-    """``validate(normalise(parse_raw(raw)))``: every record with its ``failed_rules``."""
-    return validate(normalise(parse_raw(raw)), now=now, known_symbols=known_symbols)
+    """``validate(normalise(parse_raw(raw), calendar))``: every record with its ``failed_rules``."""
+    return validate(normalise(parse_raw(raw), calendar), now=now, known_symbols=known_symbols)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from stockpipe.cli import (  # noqa: F401  (importing registers the commands)
     clean,
+    companies,
     config_cmd,
     dashboard,
     ingest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -89,6 +89,26 @@ def broker_status_cmd() -> None:
     ui.console.print(ui.summary_table("broker", _status_rows(broker_status(get_settings()))))
 
 
+# Replay options, shared by every command that chooses a source (produce, run).
+SymbolOpt = Annotated[str | None, typer.Option(help="replay: symbol for files without a symbol column")]
+MapOpt = Annotated[
+    list[str] | None, typer.Option("--map", help="replay: column=field, e.g. Px=close (repeatable)")
+]
+DateFormatOpt = Annotated[
+    str | None, typer.Option(help="replay: strftime format of the date column, e.g. %Y%m%d")
+]
+ExchangeOpt = Annotated[
+    str, typer.Option(help="replay: exchange_calendars code (XNYS, XLON, XAMS, XSHG...): zone and sessions")
+]
+LenientOpt = Annotated[
+    bool,
+    typer.Option(
+        "--lenient/--strict",
+        help="replay: quarantine unparsable rows (unparsable_row) and send the rest, or abort before sending",
+    ),
+]
+
+
 def _parse_date(value: str | None, what: str) -> date | None:
     if value is None:
         return None
@@ -98,7 +118,7 @@ def _parse_date(value: str | None, what: str) -> date | None:
         raise ConfigError(f"{what} {value!r} is not a date in the form YYYY-MM-DD.") from None
 
 
-def _column_map(pairs: list[str]) -> dict[str, str]:
+def parse_column_map(pairs: list[str]) -> dict[str, str]:
     """``--map`` pairs (``column=field`` or ``field=column``) as contract field -> file column."""
     from stockpipe.contract.bar import FIELD_NAMES
 
@@ -130,6 +150,9 @@ def source_options(
     symbol: str | None,
     maps: list[str],
     limit: int | None,
+    date_format: str | None = None,
+    exchange: str = "XNYS",
+    lenient: bool = True,
 ) -> SourceOptions:
     """Build ``SourceOptions`` from the produce options (``--days`` counts calendar days)."""
     from stockpipe.sources.base import SourceOptions
@@ -154,8 +177,11 @@ def source_options(
         speed=speed,
         paths=tuple(files),
         symbol=symbol.upper() if symbol else None,
-        column_map=_column_map(maps),
+        column_map=parse_column_map(maps),
         limit=limit,
+        date_format=date_format or None,
+        exchange=exchange,
+        on_error="skip-and-report" if lenient else "raise",
     )
 
 
@@ -185,26 +211,39 @@ def produce_cmd(
     realtime: bool = typer.Option(False, "--realtime/--backfill", help="pace bars in simulated real time"),
     speed: float = typer.Option(1.0, help="with --realtime: simulated seconds per wall-clock second"),
     file: list[Path] = typer.Option([], "--file", help="replay input file (repeatable)"),
-    symbol: str | None = typer.Option(None, help="replay: symbol for files without a symbol column"),
-    map_: list[str] = typer.Option([], "--map", help="replay generic CSV: column=field (repeatable)"),
+    symbol: SymbolOpt = None,
+    map_: MapOpt = None,
     limit: int | None = typer.Option(None, help="stop after this many bars"),
+    date_format: DateFormatOpt = None,
+    exchange: ExchangeOpt = "XNYS",
+    lenient: LenientOpt = True,
 ) -> None:
     """Send bars from a source to the Kafka topic (idempotent producer, acks=all).
 
+    A replay reads every file first: unparsable rows are quarantined (rule unparsable_row, with
+    file and line) and counted, or with --strict the command stops before sending anything.
+
     Example:  stockpipe produce --source simulator --symbols AAPL,MSFT --start 2024-01-02 --days 5
+
+    Example:  stockpipe produce --source replay --file ASML.csv --symbol ASML --exchange XAMS
     """
     from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.producer import produce_bars
     from stockpipe.ingest.topics import ensure_topic
+    from stockpipe.lake.unparsable import quarantine_unparsable
     from stockpipe.sources.base import build_source
+    from stockpipe.sources.replay import ReplaySource
 
     settings = get_settings()
     opts = source_options(
         symbols=symbols, start=start, end=end, days=days, interval=interval, seed=seed, realtime=realtime,
-        speed=speed, files=file, symbol=symbol, maps=map_, limit=limit,
+        speed=speed, files=file, symbol=symbol, maps=map_ or [], limit=limit, date_format=date_format,
+        exchange=exchange, lenient=lenient,
     )  # fmt: skip
     src = build_source(source, settings, opts)
-    warn_unknown_symbols(settings, opts.symbols)
+    unparsable = quarantine_unparsable(settings, src)
+    replayed = sorted({b.symbol for b in src.load()}) if isinstance(src, ReplaySource) else []
+    warn_unknown_symbols(settings, replayed or list(opts.symbols), opts.exchange)
     info = ensure_topic(settings)
     started = datetime.now(UTC)
     with ui.progress() as bar:
@@ -218,6 +257,8 @@ def produce_cmd(
         ("seconds", f"{result.seconds:.2f}"),
         ("rate", ui.rate_text(result.sent, result.seconds)),
     ]
+    if isinstance(src, ReplaySource):
+        rows += [("rows read", src.rows_read), ("unparsable (quarantined: unparsable_row)", unparsable)]
     if result.first_error:
         rows.append(("first error", result.first_error))
     ui.console.print(ui.summary_table("produce", rows))

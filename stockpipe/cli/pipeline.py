@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import TaskID
 
 from stockpipe.cli.app import app
+from stockpipe.cli.ingest import (
+    DateFormatOpt,
+    ExchangeOpt,
+    LenientOpt,
+    MapOpt,
+    SymbolOpt,
+    parse_column_map,
+    source_options,
+)
 from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_table
-from stockpipe.errors import StepFailedError
+from stockpipe.errors import ConfigError, StepFailedError
 from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
 from stockpipe.settings import get_settings
 
@@ -109,6 +119,14 @@ def run_cmd(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
     file: Annotated[list[str] | None, typer.Option(help="replay: input file (repeatable)")] = None,
     steps: Annotated[str | None, typer.Option(help="comma-separated subset of the seven step ids")] = None,
+    interval: Annotated[
+        str, typer.Option(help="bar interval (replay: when the file does not tell)")
+    ] = "1min",
+    symbol: SymbolOpt = None,
+    map_: MapOpt = None,
+    date_format: DateFormatOpt = None,
+    exchange: ExchangeOpt = "XNYS",
+    lenient: LenientOpt = True,
 ) -> None:
     """Run the whole pipeline: the seed's seven steps, in order, on the configured engines.
 
@@ -117,6 +135,8 @@ def run_cmd(
     starts the embedded broker. Exits non-zero at the first failed step, naming it.
 
     Example:  stockpipe run --symbols AAPL,MSFT,NVDA --start 2024-03-04 --end 2024-03-08
+
+    Example:  stockpipe run --source replay --file prices.csv --symbol SHEL --exchange XLON
     """
     settings = get_settings()
     options = RunOptions(
@@ -127,6 +147,12 @@ def run_cmd(
         end=_parse_date(end),
         seed=seed,
         paths=tuple(file or ()),
+        interval=interval,
+        symbol=symbol.strip().upper() if symbol else None,
+        column_map=parse_column_map(map_ or []),
+        date_format=date_format or None,
+        exchange=exchange,
+        lenient=lenient,
     )
     chosen = STEP_NAMES
     if steps:
@@ -245,8 +271,18 @@ def stream_cmd(
     cycle: Annotated[float | None, typer.Option(help="seconds between micro-batches")] = None,
     duration: Annotated[float | None, typer.Option(help="stop by itself after N seconds")] = None,
     drain: Annotated[bool, typer.Option(help="stop when the source is exhausted")] = False,
-    produce: Annotated[bool, typer.Option(help="run the simulator producer too")] = True,
+    produce: Annotated[bool, typer.Option(help="run the producer too")] = True,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
+    source: Annotated[
+        str, typer.Option(help="simulator (real-time pacing) or replay (files, sent at once)")
+    ] = "simulator",
+    file: Annotated[list[Path] | None, typer.Option(help="replay: input file (repeatable)")] = None,
+    interval: Annotated[str, typer.Option(help="replay: bar interval when the file does not tell")] = "1min",
+    symbol: SymbolOpt = None,
+    map_: MapOpt = None,
+    date_format: DateFormatOpt = None,
+    exchange: ExchangeOpt = "XNYS",
+    lenient: LenientOpt = True,
 ) -> None:
     """Run continuously: real-time producer, following consumer, a micro-batch cycle every N s.
 
@@ -254,6 +290,8 @@ def stream_cmd(
     (produced_at -> visible in gold.fact_stock) is logged per cycle and kept in raw.freshness.
 
     Example:  stockpipe stream --symbols AAPL,MSFT --speed 120 --cycle 5 --duration 300
+
+    Example:  stockpipe stream --source replay --file history.csv --symbol SAP --exchange XETR --drain
     """
     import signal
 
@@ -262,7 +300,17 @@ def stream_cmd(
     from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 
     settings = get_settings()
+    if source not in ("simulator", "replay"):
+        raise ConfigError(f"stream runs the simulator or a replay, not {source!r}.")
+    replay = None
+    if source == "replay":
+        replay = source_options(
+            symbols=symbols, start=None, end=None, days=None, interval=interval, seed=seed, realtime=False,
+            speed=1.0, files=list(file or []), symbol=symbol, maps=map_ or [], limit=None,
+            date_format=date_format, exchange=exchange, lenient=lenient,
+        )  # fmt: skip
     options = StreamOptions(
+        replay=replay,
         symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else (),
         start=_parse_date(start),
         end=_parse_date(end),
@@ -291,6 +339,7 @@ def stream_cmd(
                 ("bars produced", state.produced),
                 ("records consumed", state.consumed),
                 ("cycles", len(state.cycles)),
+                *([("unparsable (quarantined: unparsable_row)", runner.unparsable)] if replay else []),
                 ("worst cycle freshness p95", f"{max(fresh):.1f}s" if fresh else "-"),
             ],
         )

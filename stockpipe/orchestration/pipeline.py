@@ -73,6 +73,10 @@ class RunOptions:
     paths: tuple[str, ...] = ()
     symbol: str | None = None
     limit: int | None = None
+    column_map: dict[str, str] = field(default_factory=dict)  # replay: contract field -> file column
+    date_format: str | None = None  # replay: strftime format of the date column
+    exchange: str = "XNYS"  # replay: exchange_calendars code (zone, session opens)
+    lenient: bool = True  # replay: quarantine unparsable rows (False: abort before sending)
 
     def trading_days(self) -> tuple[date, date]:
         """The explicit range, or the latest complete NYSE session before today."""
@@ -127,8 +131,10 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
 
     from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.producer import produce_bars
+    from stockpipe.lake.unparsable import quarantine_unparsable
     from stockpipe.sources import SourceOptions, build_source
     from stockpipe.sources.companies import default_symbols
+    from stockpipe.sources.replay import ReplaySource
 
     step = "Kafka_Producer"
     first, last = options.trading_days()
@@ -147,8 +153,15 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
             paths=tuple(Path(p) for p in options.paths),
             symbol=options.symbol,
             limit=options.limit,
+            column_map=dict(options.column_map),
+            date_format=options.date_format,
+            exchange=options.exchange,
+            on_error="skip-and-report" if options.lenient else "raise",
         ),
     )
+    unparsable = quarantine_unparsable(settings, source)
+    if isinstance(source, ReplaySource):  # the symbols are known once the files are read
+        warn_unknown_symbols(settings, sorted({b.symbol for b in source.load()}), options.exchange)
     reporter.start(step, source.estimated_count())
     result = produce_bars(settings, source.bars(), on_progress=_progress(reporter, step))
     if result.failed:
@@ -157,9 +170,12 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
             f"{result.failed} of {result.sent + result.failed} messages were not delivered "
             f"({result.first_error})",
         )
+    counts = {"bars_sent": result.sent}
+    if options.source == "replay":
+        counts["unparsable"] = unparsable
     return StepResult(
         step,
-        counts={"bars_sent": result.sent},
+        counts=counts,
         details={"first_day": first.isoformat(), "last_day": last.isoformat()},
     )
 
@@ -195,6 +211,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     """Bronze -> silver with validation, quarantine and deduplication."""
     from stockpipe.clean.job import run_clean
     from stockpipe.clean.session import get_spark
+    from stockpipe.sources.companies import reference_path
 
     step = "Spark_Cleaning_Job"
     reporter.start(step, None)
@@ -202,7 +219,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     result = run_clean(
         settings,
         spark=spark,
-        companies_csv=settings.companies_file,
+        companies_csv=reference_path(settings),
         on_progress=lambda phase, done, total: reporter.update(step, done, total, phase),
     )
     return StepResult(

@@ -25,6 +25,7 @@ from typing import Any
 from stockpipe.orchestration.freshness import Freshness, newly_visible, record
 from stockpipe.orchestration.status import record_cycle
 from stockpipe.settings import Settings
+from stockpipe.sources.base import Source, SourceOptions
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class StreamOptions:
     drain: bool = False  # stop once a finite source is exhausted and everything reached gold
     marts_every: int = 6  # rebuild the marts every N cycles (and at the end)
     produce: bool = True  # False: only consume (another process produces)
+    replay: SourceOptions | None = (
+        None  # replay these files (sent as fast as possible) instead of the simulator
+    )
 
 
 @dataclass
@@ -83,6 +87,8 @@ class StreamRunner:
         self._watermark: datetime | None = None
         self._threads: list[threading.Thread] = []
         self._dbt_manifest: Any | None = None  # the dbt project, parsed once per stream
+        self._replay: Source | None = None
+        self.unparsable = 0  # replay rows quarantined as unparsable_row
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -92,6 +98,9 @@ class StreamRunner:
         from stockpipe.sources.base import SourceOptions
         from stockpipe.sources.simulator import SimulatorSource
 
+        if self._replay is not None:
+            yield from self._replay.bars()
+            return
         opts = self.options
         source = SimulatorSource(
             SourceOptions(
@@ -166,7 +175,7 @@ class StreamRunner:
 
         upload_spool(self.settings)
         lap("upload")
-        clean = run_clean(self.settings, spark=spark, companies_csv=self.settings.companies_file)
+        clean = run_clean(self.settings, spark=spark)  # companies: the reference (reference_path)
         lap("clean")
         load = run_load(self.settings)
         lap("load")
@@ -236,6 +245,18 @@ class StreamRunner:
             return True
         return self.options.drain and self.state.producer_done and self._caught_up()
 
+    def _prepare_replay(self, options: SourceOptions) -> None:
+        """Read the replay files before anything is sent: a strict replay fails here; a lenient
+        one quarantines its unparsable rows."""
+        from stockpipe.clean.companies import warn_unknown_symbols
+        from stockpipe.lake.unparsable import quarantine_unparsable
+        from stockpipe.sources.replay import ReplaySource
+
+        source = ReplaySource(options)
+        self.unparsable = quarantine_unparsable(self.settings, source)
+        warn_unknown_symbols(self.settings, sorted({b.symbol for b in source.load()}), options.exchange)
+        self._replay = source
+
     def _caught_up(self) -> bool:
         return self.state.consumed >= self.state.produced
 
@@ -245,7 +266,9 @@ class StreamRunner:
         from stockpipe.orchestration.lock import pipeline_lock
 
         with pipeline_lock(self.settings, what="stream"):
-            if self.options.produce:
+            if self.options.produce and self.options.replay is not None:
+                self._prepare_replay(self.options.replay)
+            elif self.options.produce:
                 warn_unknown_symbols(self.settings, self.options.symbols)
             spark = get_spark(self.settings)
             self._initial_watermark()

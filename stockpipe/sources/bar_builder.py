@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,21 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in MISSING
 
 
-def parse_number(value: Any, what: str) -> float:
-    """A finite float from a number or text like ``1,234.50`` or ``$189.30``."""
+DECIMAL_COMMA_RE = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$")
+
+
+def decimal_comma_text(value: str) -> str:
+    """A number written with a decimal comma in Python's form: ``189,30`` -> ``189.30``,
+    ``1.234,50`` -> ``1234.50``, ``1.254.300`` and ``987.650`` -> whole numbers (the dot groups
+    thousands)."""
+    return value.strip().replace(".", "").replace(",", ".")
+
+
+def parse_number(value: Any, what: str, *, decimal_comma: bool = False) -> float:
+    """A finite float from a number or text like ``1,234.50`` or ``$189.30`` (with
+    ``decimal_comma``: ``1.234,50``)."""
+    if isinstance(value, str) and decimal_comma:
+        value = decimal_comma_text(value)
     if isinstance(value, str):
         try:
             number = float(value)  # fast path: plain numbers
@@ -48,9 +62,9 @@ def parse_number(value: Any, what: str) -> float:
     return number
 
 
-def parse_volume(value: Any) -> int:
+def parse_volume(value: Any, *, decimal_comma: bool = False) -> int:
     """A whole share count from ``1234``, ``1,234,567`` or ``1234.0``."""
-    number = parse_number(value, "volume")
+    number = parse_number(value, "volume", decimal_comma=decimal_comma)
     if not number.is_integer():
         raise ValueError(f"volume {value!r} is not a whole number")
     return int(number)

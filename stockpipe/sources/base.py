@@ -34,6 +34,8 @@ class SourceOptions:
     column_map: dict[str, str] = field(default_factory=dict)  # replay generic CSV: contract->file
     limit: int | None = None  # stop after this many bars
     on_error: str = "raise"  # replay: "raise" or "skip-and-report" (bad rows collected in .errors)
+    date_format: str | None = None  # replay: strftime format of the date column (e.g. %Y%m%d)
+    exchange: str = "XNYS"  # replay: exchange_calendars code: zone of naive times, session opens
 
 
 class Source(ABC):

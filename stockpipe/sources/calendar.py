@@ -1,8 +1,12 @@
-"""NYSE trading sessions (exchange_calendars ``XNYS``): trading days, open/close, regular hours.
+"""Trading sessions from ``exchange_calendars``: the ONE calendar every stage uses.
 
-Regular hours are 09:30-16:00 America/New_York; early closes (e.g. the day after
-Thanksgiving) end at 13:00; holidays have no session. The calendar object is built once
-(about 0.3 s) and cached; ``exchange_calendars`` and pandas are imported lazily.
+The simulator, replay (bare dates are stamped at the session open), the Spark job
+(``trade_date`` and ``is_regular_session`` via ``session_rows``) and hence the dbt marts all
+read sessions, holidays and early closes from here. The default exchange is NYSE (``XNYS``):
+regular hours 09:30-16:00 America/New_York, early closes (e.g. the day after Thanksgiving) at
+13:00, holidays without a session. Any ``exchange_calendars`` code (XLON, XAMS, XSHG, ...) or
+alias (NYSE, NASDAQ, LSE, ...) works for the ``exchange`` arguments. Each calendar is built once
+(about 0.3-0.5 s) and cached; ``exchange_calendars`` and pandas are imported lazily.
 """
 
 from __future__ import annotations
@@ -18,18 +22,108 @@ if TYPE_CHECKING:
     import exchange_calendars
 
 EXCHANGE = "XNYS"
+DEFAULT_EXCHANGE = EXCHANGE
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 REGULAR_OPEN = time(9, 30)
 REGULAR_CLOSE = time(16, 0)
 CALENDAR_START = "1990-01-01"
 
 
-@lru_cache(maxsize=1)
-def nyse_calendar() -> exchange_calendars.ExchangeCalendar:
-    """The cached XNYS calendar (1990 to about a year from today)."""
+@lru_cache(maxsize=128)
+def resolve_exchange(code: str | None) -> str:
+    """The canonical ``exchange_calendars`` code of ``code`` (an alias such as NASDAQ resolves to
+    XNYS; empty means XNYS); ``ConfigError`` when exchange_calendars does not know it."""
     import exchange_calendars as xcals
 
-    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START)
+    text = (code or "").strip().upper()
+    if not text:
+        return DEFAULT_EXCHANGE
+    names = set(xcals.get_calendar_names(include_aliases=True))
+    if text not in names:
+        raise ConfigError(
+            f"Unknown exchange {code!r}: use an exchange_calendars code such as XNYS, XLON, XAMS or XSHG."
+        )
+    return str(xcals.resolve_alias(text))
+
+
+def calendar_for(code: str = DEFAULT_EXCHANGE) -> exchange_calendars.ExchangeCalendar:
+    """The cached calendar of ``code`` (from 1990, or its first supported day, to about a year ahead)."""
+    return _calendar(resolve_exchange(code))
+
+
+@lru_cache(maxsize=32)
+def _calendar(canonical: str) -> exchange_calendars.ExchangeCalendar:
+    import exchange_calendars as xcals
+    import pandas as pd
+
+    factories = xcals.calendar_utils.global_calendar_dispatcher._calendar_factories
+    cls = factories.get(canonical)
+    start = pd.Timestamp(CALENDAR_START)
+    lower = cls.bound_min() if cls is not None else None  # e.g. XSHG starts 1990-12-03
+    if lower is not None and lower > start:
+        start = lower
+    return xcals.get_calendar(canonical, start=start.strftime("%Y-%m-%d"))
+
+
+def nyse_calendar() -> exchange_calendars.ExchangeCalendar:
+    """The cached XNYS calendar (1990 to about a year from today)."""
+    return calendar_for(EXCHANGE)
+
+
+def exchange_zone(code: str = DEFAULT_EXCHANGE) -> ZoneInfo:
+    """The time zone of ``code``'s sessions (XNYS: America/New_York, XLON: Europe/London)."""
+    return _zone(resolve_exchange(code))
+
+
+@lru_cache(maxsize=32)
+def _zone(canonical: str) -> ZoneInfo:
+    return ZoneInfo(str(_calendar(canonical).tz))
+
+
+@lru_cache(maxsize=32)
+def _opens(code: str) -> tuple[dict[date, datetime], time]:
+    cal = calendar_for(code)
+    sched: Any = cal.schedule
+    days = sched.index.date.tolist()
+    opens = {
+        d: datetime.fromtimestamp(o, UTC) for d, o in zip(days, _epoch_seconds(sched["open"]), strict=True)
+    }
+    return opens, cal.open_times[-1][1]
+
+
+def session_open(day: date, code: str = DEFAULT_EXCHANGE) -> datetime:
+    """The open of ``day``'s session on ``code``, in the exchange's zone; on a non-session day (a
+    holiday row in an export) the exchange's regular open time."""
+    canonical = resolve_exchange(code)
+    opens, regular = _opens(canonical)
+    found = opens.get(day)
+    zone = _zone(canonical)
+    return found.astimezone(zone) if found is not None else datetime.combine(day, regular, zone)
+
+
+def session_rows(code: str, start: date, end: date) -> list[tuple[str, date, datetime, datetime]]:
+    """``(exchange, day, open_utc, close_utc)`` of every session of ``code`` in [start, end],
+    clipped to the calendar's range (the Spark job's broadcast sessions table)."""
+    cal = calendar_for(code)
+    first, last = cal.first_session.date(), cal.last_session.date()
+    lo, hi = max(start, first), min(end, last)
+    if hi < lo:
+        return []
+    sched: Any = cal.schedule.loc[slice(lo.isoformat(), hi.isoformat())]
+    canonical = resolve_exchange(code)
+    days = sched.index.date.tolist()
+    return [
+        (canonical, d, datetime.fromtimestamp(o, UTC), datetime.fromtimestamp(c, UTC))
+        for d, o, c in zip(days, _epoch_seconds(sched["open"]), _epoch_seconds(sched["close"]), strict=True)
+    ]
+
+
+def _epoch_seconds(column: Any) -> list[int]:
+    """Whole epoch seconds of a tz-aware pandas column (vectorised: 10k rows in milliseconds)."""
+    import pandas as pd
+
+    seconds = (column - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return [int(v) for v in seconds.tolist()]
 
 
 def _bounds() -> tuple[date, date]:

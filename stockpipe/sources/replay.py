@@ -7,11 +7,14 @@
   The Yahoo Finance export (``Date,Open,High,Low,Close,Adj Close,Volume``, or ``Datetime``
   with an offset for intraday) works as is; other layouts via ``options.column_map``.
 
-Daily bars (bare dates) are stamped 09:30 America/New_York, the regular-session open, so
-a daily bar's ``bar_ts`` is the start of the period it covers, like intraday bars; naive
-date-times are America/New_York (the exchange's zone). A row that cannot be parsed raises
-``ReplayParseError`` naming file and line (Parquet: row); with
-``on_error="skip-and-report"`` such rows are skipped and collected in ``errors``. Output
+Daily bars (bare dates) are stamped at the session open of ``options.exchange`` (an
+``exchange_calendars`` code, default XNYS: 09:30 America/New_York; XLON: 08:00
+Europe/London), so a daily bar's ``bar_ts`` is the start of the period it covers, like
+intraday bars; naive date-times are in that exchange's zone. ``options.date_format`` forces one
+strftime format. A row that cannot be parsed raises ``ReplayParseError`` naming file and line
+(Parquet: row) before any bar is yielded; with ``on_error="skip-and-report"`` (lenient) such
+rows are skipped and collected in ``errors`` (with their raw text; ``rows_read`` counts the
+data rows of each file, so ``rows_read == bars + len(errors)``). Output
 is sorted by ``bar_ts`` (then symbol) across all files; ``options.symbols`` (when given)
 filters by symbol; ``options.start``/``end`` are ignored (a file is replayed whole, as the
 ``SourceOptions`` contract says); ``produced_at`` is the UTC time each bar is yielded.
@@ -27,8 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from stockpipe.errors import ConfigError
+from stockpipe.sources import calendar
 from stockpipe.sources.base import Source, SourceOptions
 from stockpipe.sources.errors import ReplayParseError
+from stockpipe.sources.tabular import Parsing
 
 if TYPE_CHECKING:
     from stockpipe.contract import Bar
@@ -89,7 +94,14 @@ class ReplaySource(Source):
         self.options = options
         self.on_error: OnError = "skip-and-report" if mode == "skip-and-report" else "raise"
         self.errors: list[ReplayParseError] = []
+        self.exchange = calendar.resolve_exchange(options.exchange)
+        self.parsing = Parsing(
+            zone=calendar.exchange_zone(self.exchange),
+            open_at=lambda day: calendar.session_open(day, self.exchange),
+            date_format=options.date_format or None,
+        )
         self._bars: list[Bar] | None = None
+        self.rows_read = 0  # data rows of all files (bars parsed + unparsable), set by load()
 
     def _read(self, path: Path) -> list[Bar]:
         opts = self.options
@@ -112,6 +124,7 @@ class ReplaySource(Source):
             fallback_interval=opts.interval,
             produced_at=stamp,
             on_error=sink,
+            parsing=self.parsing,
         )
         if kind == "parquet":
             return tabular.read_parquet(path, **common)
@@ -129,6 +142,7 @@ class ReplaySource(Source):
             bars: list[Bar] = []
             for path in opts.paths:
                 bars.extend(self._read(Path(path)))
+            self.rows_read = len(bars) + len(self.errors)
             if wanted:
                 bars = [b for b in bars if b.symbol in wanted]
             bars.sort(key=lambda b: (b.bar_ts.timestamp(), b.symbol))

@@ -9,24 +9,33 @@ ignored. The symbol comes from the row's symbol column when there is one, else f
 ``options.symbol``.
 
 Interval: a row's ``interval`` column when present; else ``1day`` if every timestamp of the
-file is a bare date (stamped 09:30 America/New_York, the session open); else the smallest
+file is a bare date (stamped at the exchange's session open, ``open_at``); else the smallest
 gap between consecutive bars of a symbol when that is a contract interval; else
 ``options.interval``.
+
+Dates: see ``timeparse`` (``zone`` for naive times, ``date_format`` to force one strftime
+format). A semicolon-separated CSV whose numbers are written with a decimal comma
+(``189,30``; ``1.234,50``, the convention of the spreadsheets that write ``;``) is read so:
+commas are decimal points and dots group thousands.
+
+Every bad row (bad number, ``null``, missing column, bad date, contract violation) raises
+``ReplayParseError`` with the row's raw text, or goes to ``on_error`` (lenient replay).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from stockpipe.contract import Bar
-from stockpipe.sources.bar_builder import is_missing, make_bar, parse_number, parse_volume
+from stockpipe.sources.bar_builder import DECIMAL_COMMA_RE, is_missing, make_bar, parse_number, parse_volume
 from stockpipe.sources.errors import ReplayParseError
-from stockpipe.sources.timeparse import coerce_timestamp
+from stockpipe.sources.timeparse import EXCHANGE_TZ, OpenAt, coerce_timestamp
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "bar_ts": ("bar_ts", "datetime", "timestamp", "date", "time", "date_time", "ts"),
@@ -43,6 +52,18 @@ SPLIT_TIME = "bar_ts:time"
 GAP_INTERVALS = {60: "1min", 300: "5min", 900: "15min", 1800: "30min", 3600: "60min"}
 
 ErrorSink = Callable[[ReplayParseError], None]
+Record = tuple[int, Mapping[str, Any], str]  # (line or row number, values by column, raw text)
+
+
+@dataclass(frozen=True)
+class Parsing:
+    """How one file's values are read: zone of naive times, session open of bare dates,
+    an explicit strftime date format, decimal commas."""
+
+    zone: tzinfo = EXCHANGE_TZ
+    open_at: OpenAt | None = None
+    date_format: str | None = None
+    decimal_comma: bool = False
 
 
 def _norm(name: str) -> str:
@@ -87,22 +108,29 @@ class _Row:
     interval: str | None
     prices: tuple[float, float, float, float]
     volume: int
+    text: str
 
 
 def _parse_row(
-    raw: Mapping[str, Any], cols: dict[str, str], default_symbol: str | None, file: str, line: int, unit: str
+    record: Record, cols: dict[str, str], default_symbol: str | None, file: str, unit: str, how: Parsing
 ) -> _Row:
+    line, raw, text = record
     try:
         stamp = raw.get(cols["bar_ts"])
         if SPLIT_TIME in cols and not is_missing(raw.get(cols[SPLIT_TIME])):
             stamp = f"{stamp} {raw.get(cols[SPLIT_TIME])}"
-        ts, date_only = coerce_timestamp(stamp)
+        if is_missing(stamp):
+            raise ValueError("missing date")
+        ts, date_only = coerce_timestamp(stamp, how.zone, date_format=how.date_format, open_at=how.open_at)
         symbol_value = raw.get(cols["symbol"]) if "symbol" in cols else None
         symbol = default_symbol if is_missing(symbol_value) else str(symbol_value)
         if not symbol:
             raise ValueError("no symbol: the row's symbol is empty and no symbol option was given")
         interval_value = raw.get(cols["interval"]) if "interval" in cols else None
-        prices = tuple(parse_number(raw.get(cols[f]), f) for f in ("open", "high", "low", "close"))
+        comma = how.decimal_comma
+        prices = tuple(
+            parse_number(raw.get(cols[f]), f, decimal_comma=comma) for f in ("open", "high", "low", "close")
+        )
         return _Row(
             line=line,
             symbol=symbol.strip().upper(),
@@ -110,10 +138,11 @@ def _parse_row(
             date_only=date_only,
             interval=None if is_missing(interval_value) else str(interval_value).strip(),
             prices=prices,  # type: ignore[arg-type]  # four floats
-            volume=parse_volume(raw.get(cols["volume"])),
+            volume=parse_volume(raw.get(cols["volume"]), decimal_comma=comma),
+            text=text,
         )
     except ValueError as exc:
-        raise ReplayParseError(file, line, str(exc), unit=unit) from None
+        raise ReplayParseError(file, line, str(exc), unit=unit, raw=text) from None
 
 
 def infer_interval(rows: list[_Row], fallback: str) -> str:
@@ -132,7 +161,7 @@ def infer_interval(rows: list[_Row], fallback: str) -> str:
 
 
 def rows_to_bars(
-    records: Iterator[tuple[int, Mapping[str, Any]]],
+    records: Iterator[Record],
     header: list[str],
     *,
     file: str,
@@ -142,15 +171,17 @@ def rows_to_bars(
     fallback_interval: str,
     produced_at: Callable[[], datetime],
     on_error: ErrorSink | None,
+    parsing: Parsing | None = None,
 ) -> list[Bar]:
     """Validated bars of one file; each bad row raises (or goes to ``on_error``)."""
     cols = resolve_columns(header, column_map, file)
     if "symbol" not in cols and not default_symbol:
         raise ReplayParseError(file, None, "has no symbol column; pass the symbol option (--symbol AAPL)")
+    how = parsing or Parsing()
     rows: list[_Row] = []
-    for line, raw in records:
+    for record in records:
         try:
-            rows.append(_parse_row(raw, cols, default_symbol, file, line, unit))
+            rows.append(_parse_row(record, cols, default_symbol, file, unit, how))
         except ReplayParseError as err:
             if on_error is None:
                 raise
@@ -175,7 +206,7 @@ def rows_to_bars(
                 )
             )
         except ValueError as exc:
-            invalid = ReplayParseError(file, row.line, str(exc), unit=unit)
+            invalid = ReplayParseError(file, row.line, str(exc), unit=unit, raw=row.text)
             if on_error is None:
                 raise invalid from None
             on_error(invalid)
@@ -187,29 +218,44 @@ def _delimiter(header_line: str) -> str:
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
 
 
+def _uses_decimal_comma(sample: list[str], delimiter: str) -> bool:
+    """True when a semicolon file writes numbers with a decimal comma (``1.011,20``, ``189,30``)."""
+    return any(
+        DECIMAL_COMMA_RE.match(cell.strip())
+        for row in csv.reader(sample, delimiter=delimiter)
+        for cell in row
+    )
+
+
 def read_csv(path: Path, text: str, **kwargs: Any) -> list[Bar]:
     """Bars of a CSV text (``path`` names it in errors); the header is line 1."""
     file = str(path)
     lines = text.splitlines()
     if not lines:
         raise ReplayParseError(file, None, "is empty")
-    reader = csv.reader(lines, delimiter=_delimiter(lines[0]))
+    delimiter = _delimiter(lines[0])
+    reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
+    parsing: Parsing = kwargs.pop("parsing", None) or Parsing()
+    if delimiter == ";" and _uses_decimal_comma(lines[1:51], delimiter):
+        parsing = Parsing(parsing.zone, parsing.open_at, parsing.date_format, decimal_comma=True)
 
-    def records() -> Iterator[tuple[int, dict[str, str]]]:
+    def records() -> Iterator[Record]:
         for cells in reader:
             if not cells or all(not c.strip() for c in cells):
                 continue  # blank line
+            line = reader.line_num
+            text = lines[line - 1] if 0 < line <= len(lines) else delimiter.join(cells)
             if len(cells) != len(header):
                 problem = f"has {len(cells)} fields, header has {len(header)}"
-                bad = ReplayParseError(file, reader.line_num, problem)
+                bad = ReplayParseError(file, line, problem, raw=text)
                 if kwargs.get("on_error") is None:
                     raise bad
                 kwargs["on_error"](bad)
                 continue
-            yield reader.line_num, dict(zip(header, cells, strict=True))
+            yield line, dict(zip(header, cells, strict=True)), text
 
-    return rows_to_bars(records(), header, file=file, unit="line", **kwargs)
+    return rows_to_bars(records(), header, file=file, unit="line", parsing=parsing, **kwargs)
 
 
 def read_parquet(path: Path, **kwargs: Any) -> list[Bar]:
@@ -221,5 +267,5 @@ def read_parquet(path: Path, **kwargs: Any) -> list[Bar]:
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise ReplayParseError(str(path), None, f"is not a readable Parquet file ({exc})") from None
     header = list(table.column_names)
-    records = enumerate(table.to_pylist(), start=1)
+    records = ((n, row, json.dumps(row, default=str)) for n, row in enumerate(table.to_pylist(), start=1))
     return rows_to_bars(records, header, file=str(path), unit="row", **kwargs)

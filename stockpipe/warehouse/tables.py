@@ -47,10 +47,10 @@ def silver_stock_prices_schema() -> pa.Schema:
 
 
 def silver_companies_schema() -> pa.Schema:
-    import pyarrow as pa
+    """The companies contract (``contract/companies.py``)."""
+    from stockpipe.contract import companies
 
-    names = ("symbol", "asset_type", "name", "description", "exchange", "sector", "industry")
-    return pa.schema([pa.field(n, pa.string()) for n in names])
+    return companies.arrow_schema()
 
 
 def raw_stock_prices_schema() -> pa.Schema:

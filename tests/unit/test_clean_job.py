@@ -127,7 +127,8 @@ def test_requested_symbols_outside_the_reference_are_warned_about(
     with caplog.at_level("WARNING", logger="stockpipe.clean.companies"):
         assert warn_unknown_symbols(settings, ("AAPL", " zzzz ", "QQQQ")) == ["QQQQ", "ZZZZ"]
     (record,) = caplog.records
-    assert record.getMessage().startswith("QQQQ, ZZZZ not in the shipped companies list")
+    assert record.getMessage().startswith("QQQQ, ZZZZ not in the companies reference")
+    assert 'stockpipe companies add QQQQ --name "QQQQ"' in record.getMessage()
     assert "STOCKPIPE_SPARK_UNKNOWN_SYMBOLS=keep" in record.getMessage()
     caplog.clear()
     assert warn_unknown_symbols(settings, ("AAPL", "MSFT")) == []
@@ -261,13 +262,16 @@ def test_companies_csv_becomes_silver_companies_once(spark: Any, settings: Setti
     assert spark.read.parquet(str(path)).count() == 3
 
 
-def test_companies_csv_without_required_columns_is_an_error(
+def test_companies_csv_without_a_symbol_column_is_an_error(
     spark: Any, settings: Settings, tmp_path: Path
 ) -> None:
     csv = tmp_path / "companies.csv"
-    csv.write_text("Symbol,Name\nAAPL,Apple\n")
-    with pytest.raises(StockpipeError, match="AssetType"):
+    csv.write_text("Name,Sector\nApple,TECHNOLOGY\n")
+    with pytest.raises(StockpipeError, match="has no Symbol column"):
         write_companies(settings, spark, csv)
+    # the other columns are optional (empty when missing): one reader for every stage
+    csv.write_text("Symbol,Name\nAAPL,Apple\n")
+    assert write_companies(settings, spark, csv) == 1
 
 
 # ---- session factory --------------------------------------------------------------------------
