@@ -74,7 +74,7 @@ def _cleaning_task() -> Any:
         return SparkSubmitOperator(
             task_id="Spark_Cleaning_Job",
             conn_id=SPARK_CONN_ID,
-            application=str(Path(stockpipe.__file__).parent / "transform" / "submit.py"),
+            application=str(Path(stockpipe.__file__).parent / "clean" / "submit.py"),
             name="stockpipe-clean",
         )
     return PythonOperator(
