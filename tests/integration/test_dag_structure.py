@@ -6,6 +6,7 @@ import itertools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,7 @@ if dag is not None:
         max_active_runs=dag.max_active_runs,
         retries={t.task_id: t.retries for t in dag.tasks},
         cleaning=type(dag.get_task("Spark_Cleaning_Job")).__name__,
+        application=getattr(dag.get_task("Spark_Cleaning_Job"), "application", None),
     )
 print("RESULT" + json.dumps(out))
 """
@@ -71,4 +73,7 @@ def test_spark_connection_switches_cleaning_to_spark_submit(airflow_home: dict[s
     out = _probe({**airflow_home, "STOCKPIPE_DAG_SPARK_CONN_ID": "spark_default"})
     assert out["errors"] == {}
     assert out["cleaning"] == "SparkSubmitOperator"
+    application = Path(str(out["application"]))
+    assert application.name == "submit.py"
+    assert application.is_file(), application
     assert out["task_ids"] == SEED_ORDER
