@@ -1,0 +1,1 @@
+"""Live sources: run until stopped, checkpointed, feeding the idempotent producer."""
