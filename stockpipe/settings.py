@@ -186,6 +186,12 @@ class AlphaVantageSettings(BaseModel):
     requests_per_minute: int = Field(default=5, ge=1)
     requests_per_day: int = Field(default=25, ge=1)
     max_retries: int = Field(default=4, ge=0)
+    entitlement: Literal["realtime", "delayed"] | None = Field(
+        default=None, description="premium keys: realtime or delayed (15-minute) US market data"
+    )
+    extended_hours: bool = Field(
+        default=True, description="intraday bars of pre- and post-market (04:00-20:00 New York) too"
+    )
 
 
 class DashboardSettings(BaseModel):
