@@ -162,3 +162,18 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[tuple[
 def as_utc(local: str) -> datetime:
     """``'2024-03-11 10:00'`` New York time as a UTC datetime."""
     return datetime.fromisoformat(local).replace(tzinfo=NY).astimezone(UTC)
+
+
+class RealClock(WallClock):
+    """The real UTC clock, for a market server serving a ``stockpipe`` subprocess."""
+
+    def __init__(self) -> None:
+        super().__init__(datetime.now(UTC))
+
+    @property  # type: ignore[override]
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        pass

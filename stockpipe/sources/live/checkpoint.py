@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stockpipe.errors import StockpipeError
 from stockpipe.sources.live.atomic import write_json_atomic
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def checkpoint_path(settings: Settings, source: str) -> Path:
     return settings.state_dir / "live" / f"{source}.checkpoint.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(StockpipeError):
     """The checkpoint file exists but cannot be read."""
 
 
