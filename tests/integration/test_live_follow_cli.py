@@ -77,7 +77,8 @@ def test_sigterm_flushes_and_a_restart_sends_nothing_twice(
         assert proc.wait(timeout=60) == 0, log.read_text()
         assert "produce --follow" in log.read_text()
         first = _keys(kafka_settings)
-        assert first and max(first.values()) == 1
+        assert first
+        assert max(first.values()) == 1
         assert {s for s, _, _ in first} == {"IBM", "MSFT"}
 
         log2 = tmp_path / "second.log"
