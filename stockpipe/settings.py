@@ -76,8 +76,22 @@ class KafkaSettings(BaseModel):
     embedded_cluster_id: str | None = Field(
         default=None, description="embedded broker cluster id; default: a new one per start"
     )
+    retention_ms: int | None = Field(
+        default=7 * 24 * 3600 * 1000, ge=-1, description="bars topic retention.ms at creation (-1: forever)"
+    )
+    retention_bytes: int | None = Field(
+        default=None,
+        ge=-1,
+        description="bars topic retention.bytes per partition at creation (none: unlimited)",
+    )
+    trades_topic: str = Field(default="stock-trades", description="raw trades of live feeds, keyed by symbol")
+    trades_retention_ms: int | None = Field(default=3 * 24 * 3600 * 1000, ge=-1)
+    trades_retention_bytes: int | None = Field(default=None, ge=-1)
+    aggregator_group_id: str = Field(
+        default="stockpipe-aggregator", description="trades -> bars consumer group"
+    )
 
-    @field_validator("topic")
+    @field_validator("topic", "trades_topic")
     @classmethod
     def _topic_ok(cls, v: str) -> str:
         if not TOPIC_RE.fullmatch(v):
