@@ -202,6 +202,11 @@ def _fixed(local: datetime) -> datetime:
     return local.replace(tzinfo=_offset_zone(offset), fold=0)
 
 
+def exchange_time(ts: datetime, exchange: str = "XNYS") -> datetime:
+    """``ts`` in the exchange's time zone, with a fixed UTC offset (how bars stamp ``bar_ts``)."""
+    return _fixed(ts.astimezone(_exchange_tz(exchange)))
+
+
 @lru_cache(maxsize=8)
 def _exchange_tz(exchange: str) -> tzinfo:
     from stockpipe.sources.calendar import EXCHANGE, EXCHANGE_TZ
@@ -600,4 +605,5 @@ __all__ = [
     "DeadLetter",
     "Output",
     "bars_and_dead",
+    "exchange_time",
 ]
