@@ -1,10 +1,10 @@
 """Streaming mode: producer and consumer run continuously; a micro-batch cycle every N seconds.
 
-Threads: the producer (simulator in real-time pacing, a polling live source, or a websocket
-feed writing trades to ``stock-trades`` plus the trades -> bars aggregator) and the consumer
-(``--follow`` mode, flushing small spool files every second) run in the background; the main
-thread runs cycles of the seed's later steps — upload, clean (one warm SparkSession for the whole run), load and
-the incremental dbt models — and measures freshness after each.
+Threads: the producer (simulator in real-time pacing, a polling live source, or a websocket feed
+writing trades to ``stock-trades`` plus the trades -> bars aggregator) and the consumer
+(``--follow`` mode, flushing small spool files every second) run in the background; the main thread
+runs cycles of the seed's later steps — upload, clean (one warm SparkSession for the whole run),
+load and the incremental dbt models — and measures freshness after each.
 
 Stopping: ``request_stop()`` (SIGINT/SIGTERM in the CLI) stops the producer, lets the consumer
 flush and commit, runs one last cycle so everything consumed reaches gold, then returns.
