@@ -14,6 +14,7 @@ from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_t
 from stockpipe.errors import ConfigError, StepFailedError
 from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
 from stockpipe.settings import get_settings
+from stockpipe.sources.live.status import STATUS_COLUMNS, read_live_statuses, status_rows
 
 
 class RichReporter:
@@ -177,7 +178,15 @@ def status_cmd() -> None:
             )
         )
     console.print(summary_table("stockpipe status", rows))
+    _print_live(settings)
     _print_lag(settings)
+
+
+def _print_live(settings: Any) -> None:
+    """One row per live process (polling source, websocket feed, aggregator) from its status file."""
+    statuses = read_live_statuses(settings)
+    if statuses:
+        console.print(grid_table("live sources", list(STATUS_COLUMNS), status_rows(statuses)))
 
 
 def _print_lag(settings: Any) -> None:
