@@ -9,6 +9,9 @@ Every task calls ``stockpipe.orchestration.pipeline.run_step`` — the same func
 
 - ``STOCKPIPE_DAG_SCHEDULE``: cron or preset (default ``*/10 * * * *``, as the seed; ``none``
   disables scheduling).
+- ``STOCKPIPE_DAG_SOURCE``: the producer's source (default ``simulator``; a run's conf ``source``
+  wins). ``alphavantage`` polls incrementally: each run asks only for the symbols that are due
+  under the request quotas and sends only new or changed bars.
 - ``STOCKPIPE_DAG_SPARK_CONN_ID``: an Airflow Spark connection id; when set, the cleaning task
   is a ``SparkSubmitOperator`` running ``stockpipe/clean/submit.py`` on that cluster,
   otherwise it runs in-process (Spark local, or the master from ``STOCKPIPE_SPARK_MASTER``).
@@ -42,6 +45,7 @@ def _run_step(step: str, **context: Any) -> dict[str, int]:
 
     conf = (context.get("dag_run").conf if context.get("dag_run") else None) or {}
     options = RunOptions(
+        source=str(conf.get("source", os.environ.get("STOCKPIPE_DAG_SOURCE", "simulator"))),
         symbols=tuple(conf.get("symbols", ())),
         n_symbols=int(conf.get("n_symbols", 20)),
         seed=int(conf.get("seed", 42)),

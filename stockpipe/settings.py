@@ -76,8 +76,22 @@ class KafkaSettings(BaseModel):
     embedded_cluster_id: str | None = Field(
         default=None, description="embedded broker cluster id; default: a new one per start"
     )
+    retention_ms: int | None = Field(
+        default=7 * 24 * 3600 * 1000, ge=-1, description="bars topic retention.ms at creation (-1: forever)"
+    )
+    retention_bytes: int | None = Field(
+        default=None,
+        ge=-1,
+        description="bars topic retention.bytes per partition at creation (none: unlimited)",
+    )
+    trades_topic: str = Field(default="stock-trades", description="raw trades of live feeds, keyed by symbol")
+    trades_retention_ms: int | None = Field(default=3 * 24 * 3600 * 1000, ge=-1)
+    trades_retention_bytes: int | None = Field(default=None, ge=-1)
+    aggregator_group_id: str = Field(
+        default="stockpipe-aggregator", description="trades -> bars consumer group"
+    )
 
-    @field_validator("topic")
+    @field_validator("topic", "trades_topic")
     @classmethod
     def _topic_ok(cls, v: str) -> str:
         if not TOPIC_RE.fullmatch(v):
@@ -186,6 +200,12 @@ class AlphaVantageSettings(BaseModel):
     requests_per_minute: int = Field(default=5, ge=1)
     requests_per_day: int = Field(default=25, ge=1)
     max_retries: int = Field(default=4, ge=0)
+    entitlement: Literal["realtime", "delayed"] | None = Field(
+        default=None, description="premium keys: realtime or delayed (15-minute) US market data"
+    )
+    extended_hours: bool = Field(
+        default=True, description="intraday bars of pre- and post-market (04:00-20:00 New York) too"
+    )
 
 
 class DashboardSettings(BaseModel):

@@ -173,7 +173,7 @@ def _advance(bar: Progress, task: TaskID, started: datetime, unit: str = "msg") 
 
 @app.command("produce")
 def produce_cmd(
-    source: str = typer.Option("simulator", help="simulator, replay or alphavantage"),
+    source: str = typer.Option("simulator", help="simulator, replay or alphavantage (--follow: live)"),
     symbols: str | None = typer.Option(None, help="comma-separated symbols (default: the source's list)"),
     start: str | None = typer.Option(None, help="first day, YYYY-MM-DD"),
     end: str | None = typer.Option(None, help="last day, YYYY-MM-DD (inclusive)"),
@@ -188,10 +188,17 @@ def produce_cmd(
     symbol: str | None = typer.Option(None, help="replay: symbol for files without a symbol column"),
     map_: list[str] = typer.Option([], "--map", help="replay generic CSV: column=field (repeatable)"),
     limit: int | None = typer.Option(None, help="stop after this many bars"),
+    follow: bool = typer.Option(
+        False, "--follow", help="live sources: run until stopped (SIGINT/SIGTERM flush and exit)"
+    ),
 ) -> None:
     """Send bars from a source to the Kafka topic (idempotent producer, acks=all).
 
+    With --follow a live source (alphavantage) runs until stopped, sending only bars newer than
+    its checkpoint (written after each flush).
+
     Example:  stockpipe produce --source simulator --symbols AAPL,MSFT --start 2024-01-02 --days 5
+    Example:  STOCKPIPE_ALPHAVANTAGE_API_KEY=... stockpipe produce --source alphavantage --follow
     """
     from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.producer import produce_bars
@@ -203,6 +210,9 @@ def produce_cmd(
         symbols=symbols, start=start, end=end, days=days, interval=interval, seed=seed, realtime=realtime,
         speed=speed, files=file, symbol=symbol, maps=map_, limit=limit,
     )  # fmt: skip
+    if follow:
+        _produce_follow(settings, source, opts)
+        return
     src = build_source(source, settings, opts)
     warn_unknown_symbols(settings, opts.symbols)
     info = ensure_topic(settings)
@@ -224,6 +234,41 @@ def produce_cmd(
     if result.failed:
         total = result.sent + result.failed
         raise StockpipeError(f"{result.failed:,} of {total:,} messages failed delivery: {result.first_error}")
+
+
+def _produce_follow(settings: Any, source: str, opts: SourceOptions) -> None:
+    """``produce --follow``: a live source into the producer until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    from stockpipe.clean.companies import warn_unknown_symbols
+    from stockpipe.ingest.topics import ensure_topic
+    from stockpipe.sources.live.registry import build_live_source
+    from stockpipe.sources.live.runtime import run_live
+
+    live = build_live_source(source, settings, opts)
+    warn_unknown_symbols(settings, opts.symbols)
+    info = ensure_topic(settings)
+    for line in live.describe():
+        ui.console.print(line)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ui.console.print(f"following {source} -> {info.topic} (Ctrl-C or SIGTERM stops after a flush)")
+
+    def on_batch(batch: Any) -> None:
+        if batch.note:
+            ui.console.print(f"  {batch.note}")
+
+    result = run_live(settings, live, stop=stop, on_batch=on_batch)
+    rows = [
+        ("topic", info.topic),
+        ("bootstrap", info.bootstrap),
+        ("batches", result.batches),
+        ("sent", result.sent),
+        ("seconds", f"{result.seconds:.2f}"),
+    ]
+    ui.console.print(ui.summary_table("produce --follow", rows))
 
 
 @app.command("consume")

@@ -11,7 +11,7 @@ from rich.progress import TaskID
 
 from stockpipe.cli.app import app
 from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_table
-from stockpipe.errors import StepFailedError
+from stockpipe.errors import ConfigError, StepFailedError
 from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
 from stockpipe.settings import get_settings
 
@@ -244,13 +244,18 @@ def stream_cmd(
     drain: Annotated[bool, typer.Option(help="stop when the source is exhausted")] = False,
     produce: Annotated[bool, typer.Option(help="run the simulator producer too")] = True,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
+    source: Annotated[str, typer.Option(help="simulator, or a live source: alphavantage")] = "simulator",
 ) -> None:
     """Run continuously: real-time producer, following consumer, a micro-batch cycle every N s.
+
+    --source alphavantage streams real prices (polled under the request quotas; see `produce
+    --follow`); the default simulator streams simulated prices.
 
     SIGINT/SIGTERM finish the current cycle, flush, commit and exit cleanly. Freshness
     (produced_at -> visible in gold.fact_stock) is logged per cycle and kept in raw.freshness.
 
     Example:  stockpipe stream --symbols AAPL,MSFT --speed 120 --cycle 5 --duration 300
+    Example:  STOCKPIPE_ALPHAVANTAGE_API_KEY=... stockpipe stream --source alphavantage --symbols IBM
     """
     import signal
 
@@ -269,7 +274,15 @@ def stream_cmd(
         duration=duration,
         drain=drain,
         produce=produce,
+        source=source,
     )
+    if source != "simulator":
+        from stockpipe.sources.live.registry import LIVE_SOURCES
+
+        if source not in LIVE_SOURCES:
+            raise ConfigError(
+                f"Unknown stream source {source!r}: choose simulator or {', '.join(LIVE_SOURCES)}."
+            )
     runner = StreamRunner(settings, options)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.request_stop())

@@ -44,6 +44,7 @@ class StreamOptions:
     drain: bool = False  # stop once a finite source is exhausted and everything reached gold
     marts_every: int = 6  # rebuild the marts every N cycles (and at the end)
     produce: bool = True  # False: only consume (another process produces)
+    source: str = "simulator"  # or a live source (stockpipe.sources.live.registry)
 
 
 @dataclass
@@ -106,10 +107,30 @@ class StreamRunner:
         )
         yield from source.bars()
 
+    def _produce_live(self) -> None:
+        from stockpipe.sources.base import SourceOptions
+        from stockpipe.sources.live.registry import build_live_source
+        from stockpipe.sources.live.runtime import run_live
+
+        live = build_live_source(
+            self.options.source, self.settings, SourceOptions(symbols=self.options.symbols)
+        )
+        for line in live.describe():
+            log.info("%s", line)
+        run_live(
+            self.settings,
+            live,
+            stop=self._stop_producer,
+            on_batch=lambda b: self._count_produced(len(b.bars)),
+        )
+
     def _produce(self) -> None:
         from stockpipe.ingest.producer import produce_bars
 
         try:
+            if self.options.source != "simulator":
+                self._produce_live()
+                return
             result = produce_bars(self.settings, self._bars(), on_progress=self._count_produced)
             if result.failed:
                 self.state.errors.append(f"{result.failed} messages not delivered: {result.first_error}")
