@@ -240,20 +240,9 @@ class LiveSettings(BaseModel):
     max_malformed_in_a_row: int = Field(
         default=100, ge=1, description="then stop: not the provider's protocol"
     )
-    trades_topic: str = Field(default="stock-trades", description="raw trades topic (keyed by symbol)")
-    trades_retention_hours: float = Field(
-        default=168.0, gt=0, description="retention.ms of the trades topic when stockpipe creates it"
-    )
     publish_flush_seconds: float = Field(
         default=0.5, gt=0, description="flush the producer (acks=all) at least this often while messages flow"
     )
-
-    @field_validator("trades_topic")
-    @classmethod
-    def _trades_topic_ok(cls, v: str) -> str:
-        if not TOPIC_RE.fullmatch(v):
-            raise InvalidIdentifierError(f"topic name {v!r} is not a valid Kafka topic name")
-        return v
 
 
 class FinnhubSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from stockpipe.sources.live.alpaca import AlpacaFeed
 from stockpipe.sources.live.feed import FeedOptions
 from stockpipe.sources.live.finnhub import FinnhubFeed
 from stockpipe.sources.live.publish import publish_feed
+from stockpipe.sources.live.status import read_live_statuses
 from stockpipe.sources.live.trades import Trade
 from tests.live_helpers import random_trades
 from tests.live_servers import AlpacaServer, Close, FinnhubServer, Send, finnhub_trade_messages
@@ -23,13 +25,13 @@ pytestmark = pytest.mark.integration
 
 FAST = FeedOptions(reconnect_initial_seconds=0.02, reconnect_max_seconds=0.2, recv_poll_seconds=0.05)
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+TOKEN = "fh-publish-token-5678"
 
 
 def live_settings(kafka_settings: Settings) -> Settings:
-    live = kafka_settings.live.model_copy(
-        update={"trades_topic": f"{kafka_settings.kafka.topic}-trades", "publish_flush_seconds": 0.1}
-    )
-    return kafka_settings.model_copy(update={"live": live})
+    live = kafka_settings.live.model_copy(update={"publish_flush_seconds": 0.1})
+    kafka = kafka_settings.kafka.model_copy(update={"trades_topic": f"{kafka_settings.kafka.topic}-trades"})
+    return kafka_settings.model_copy(update={"live": live, "kafka": kafka})
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[tuple[Any, Any, int]]:
@@ -80,12 +82,12 @@ def test_finnhub_trades_reach_the_trades_topic_once_each_despite_a_reconnect(
     trades = random_trades(["AAPL", "MSFT", "IBM"], T0, 120, 10, seed=21)
     cut = 500
     scripts = [[*finnhub_trade_messages(trades[:cut]), Close()], finnhub_trade_messages(trades[cut - 100 :])]
-    with FinnhubServer(scripts=scripts, token="tok") as server:
-        feed = FinnhubFeed(server.url, "tok", ["AAPL", "MSFT", "IBM"], options=FAST)
+    with FinnhubServer(scripts=scripts, token=TOKEN, subscribe_wait=3) as server:
+        feed = FinnhubFeed(server.url, TOKEN, ["AAPL", "MSFT", "IBM"], options=FAST)
         result = run_until(settings, feed, lambda f: f.status.trades >= len(trades))
     assert result.trades == len(trades)
     assert feed.status.duplicates == 100
-    messages = read_topic(settings, settings.live.trades_topic)
+    messages = read_topic(settings, settings.kafka.trades_topic)
     got = [Trade.from_json_bytes(v) for _, v, _ in messages]
     assert len(got) == len(trades)
     assert sorted((t.symbol, t.ts, t.price, t.size) for t in got) == sorted(
@@ -96,6 +98,14 @@ def test_finnhub_trades_reach_the_trades_topic_once_each_despite_a_reconnect(
         by_symbol.setdefault(key, set()).add(partition)
     assert all(len(parts) == 1 for parts in by_symbol.values())  # keyed by symbol
     assert read_topic(settings, settings.kafka.topic, timeout=5) == []  # no bars from Finnhub
+    (status,) = read_live_statuses(settings)
+    assert status["name"] == "finnhub"
+    assert status["stopped"] is True
+    assert status["reconnects"] == 1
+    assert status["extra"]["trades"] == len(trades)
+    assert status["extra"]["duplicates"] == 100
+    assert "token=***" in status["extra"]["url"]
+    assert TOKEN not in json.dumps(status)
 
 
 def test_alpaca_bars_and_corrections_reach_the_bars_topic(kafka_settings: Settings) -> None:

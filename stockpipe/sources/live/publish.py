@@ -1,13 +1,13 @@
 """Puts a websocket feed on Kafka: trades -> ``stock-trades``, provider bars -> ``stock-prices``.
 
-The live source does as little as possible (``docs`` design "live data"): the feed parses and
-stamps ``received_at``; this loop produces each trade keyed by its symbol to the trades topic
-(``settings.live.trades_topic``, created with ``retention.ms`` from
-``settings.live.trades_retention_hours`` when missing) and each ready-made provider bar (Alpaca
-``b``/``u``) to the bars topic (``settings.kafka.topic``), through one idempotent ``acks=all``
-producer (``stockpipe.ingest.client.producer_config``). It flushes at least every
-``publish_flush_seconds`` while messages flow and at the end; a delivery failure stops the feed
-with ``FeedDeliveryError``.
+The live source does as little as possible (design note "live data"): the feed parses and stamps
+``received_at``; this loop produces each trade keyed by its symbol to the trades topic
+(``settings.kafka.trades_topic``, created with its own retention by ``ensure_trades_topic``) and
+each ready-made provider bar (Alpaca ``b``/``u``) to the bars topic (``settings.kafka.topic``),
+through one idempotent ``acks=all`` producer (``stockpipe.ingest.client.producer_config``). It
+flushes at least every ``settings.live.publish_flush_seconds`` while messages flow and at the end;
+a delivery failure stops the feed with ``FeedDeliveryError``. The feed's counters go to the live
+status file ``status-<provider>.json`` (``stockpipe status``, the dashboard) after each flush.
 
 What a crash loses: the trades the socket delivered that the producer had not yet acknowledged
 (at most ``publish_flush_seconds`` of them). A websocket cannot be replayed; the trades topic can,
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from stockpipe.contract import Bar
 from stockpipe.errors import StockpipeError
 from stockpipe.sources.live.feed import WebsocketFeed
+from stockpipe.sources.live.status import StatusWriter
 from stockpipe.sources.live.trades import Trade
 
 if TYPE_CHECKING:
@@ -49,33 +50,6 @@ class PublishResult:
     bars_topic: str = ""
 
 
-def ensure_trades_topic(settings: Settings, bootstrap: str) -> str:
-    """Create the trades topic (partitions as the bars topic, retention from settings) if missing."""
-    from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import NewTopic
-
-    from stockpipe.ingest.topics import DEFAULT_TIMEOUT, connect_admin
-
-    topic = settings.live.trades_topic
-    admin, md = connect_admin(settings, bootstrap)
-    existing = md.topics.get(topic)
-    if existing is not None and existing.error is None:
-        return topic
-    retention_ms = str(int(settings.live.trades_retention_hours * 3_600_000))
-    new = NewTopic(
-        topic,
-        settings.kafka.partitions,
-        settings.kafka.replication_factor,
-        config={"retention.ms": retention_ms},
-    )
-    try:
-        admin.create_topics([new], request_timeout=DEFAULT_TIMEOUT)[topic].result(timeout=DEFAULT_TIMEOUT)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
-    return topic
-
-
 def publish_feed(
     settings: Settings,
     feed: WebsocketFeed,
@@ -87,10 +61,10 @@ def publish_feed(
     from confluent_kafka import Producer
 
     from stockpipe.ingest.client import producer_config
-    from stockpipe.ingest.topics import ensure_topic
+    from stockpipe.ingest.topics import ensure_topic, ensure_trades_topic
 
     info = ensure_topic(settings)
-    trades_topic = ensure_trades_topic(settings, info.bootstrap)
+    trades_topic = ensure_trades_topic(settings).topic
     errors: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
@@ -105,6 +79,7 @@ def publish_feed(
     every = settings.live.publish_flush_seconds
     if stop is not None:
         threading.Thread(target=_stop_when_set, args=(stop, feed), daemon=True, name="feed-stop").start()
+    status = StatusWriter(settings, feed.provider, "feed")
     started = last_flush = time.monotonic()
     pending = 0
     try:
@@ -122,6 +97,8 @@ def publish_feed(
                 _flush(producer, errors, pending, feed.display_name)
                 pending, last_flush = 0, now
                 result.flushes += 1
+                _sync_status(status, feed, result)
+                status.write()
                 if on_flush is not None:
                     on_flush(result)
             if stop is not None and stop.is_set():
@@ -132,7 +109,27 @@ def publish_feed(
         feed.stop()
         producer.flush(FLUSH_TIMEOUT)
         result.seconds = time.monotonic() - started
+        _sync_status(status, feed, result)
+        status.close()
     return result
+
+
+def _sync_status(writer: StatusWriter, feed: WebsocketFeed, result: PublishResult) -> None:
+    fs = feed.status
+    s = writer.status
+    s.connected = fs.connected
+    s.last_message_at = fs.last_message_at.isoformat() if fs.last_message_at else None
+    s.messages = fs.messages
+    s.reconnects = fs.reconnects
+    s.bars_emitted = result.bars
+    s.extra = {
+        "url": fs.url,
+        "trades": result.trades,
+        "duplicates": fs.duplicates,
+        "malformed": fs.malformed,
+        "connection_attempts": fs.connection_attempts,
+        "last_error": fs.last_error,
+    }
 
 
 def _stop_when_set(stop: threading.Event, feed: WebsocketFeed) -> None:
