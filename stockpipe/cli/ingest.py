@@ -173,7 +173,9 @@ def _advance(bar: Progress, task: TaskID, started: datetime, unit: str = "msg") 
 
 @app.command("produce")
 def produce_cmd(
-    source: str = typer.Option("simulator", help="simulator, replay or alphavantage (--follow: live)"),
+    source: str = typer.Option(
+        "simulator", help="simulator, replay, alphavantage; with --follow also finnhub, alpaca"
+    ),
     symbols: str | None = typer.Option(None, help="comma-separated symbols (default: the source's list)"),
     start: str | None = typer.Option(None, help="first day, YYYY-MM-DD"),
     end: str | None = typer.Option(None, help="last day, YYYY-MM-DD (inclusive)"),
@@ -243,9 +245,12 @@ def _produce_follow(settings: Any, source: str, opts: SourceOptions) -> None:
 
     from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.topics import ensure_topic
-    from stockpipe.sources.live.registry import build_live_source
+    from stockpipe.sources.live.registry import FEED_SOURCES, build_live_source
     from stockpipe.sources.live.runtime import run_live
 
+    if source in FEED_SOURCES:
+        _produce_feed(settings, source, opts)
+        return
     live = build_live_source(source, settings, opts)
     warn_unknown_symbols(settings, opts.symbols)
     info = ensure_topic(settings)
@@ -267,6 +272,37 @@ def _produce_follow(settings: Any, source: str, opts: SourceOptions) -> None:
         ("batches", result.batches),
         ("sent", result.sent),
         ("seconds", f"{result.seconds:.2f}"),
+    ]
+    ui.console.print(ui.summary_table("produce --follow", rows))
+
+
+def _produce_feed(settings: Any, source: str, opts: SourceOptions) -> None:
+    """``produce --source finnhub|alpaca --follow``: the websocket into stock-trades (and bars)."""
+    import signal
+    import threading
+
+    from stockpipe.clean.companies import warn_unknown_symbols
+    from stockpipe.orchestration.pipeline import resolve_kafka
+    from stockpipe.sources.live.feed_runner import run_feed
+    from stockpipe.sources.live.registry import build_feed
+
+    settings = resolve_kafka(settings)
+    feed = build_feed(source, settings, opts.symbols)
+    warn_unknown_symbols(settings, feed.symbols)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ui.console.print(
+        f"following {source} ({feed.redacted_url}) -> {settings.kafka.trades_topic}; run `stockpipe "
+        "aggregate` for the bars (Ctrl-C or SIGTERM stops after a flush)"
+    )
+    result = run_feed(settings, feed, stop=stop)
+    rows = [
+        ("trades topic", settings.kafka.trades_topic),
+        ("trades", result.trades),
+        ("provider bars", result.bars),
+        ("reconnects", feed.status.reconnects),
+        ("seconds", f"{result.seconds:.1f}"),
     ]
     ui.console.print(ui.summary_table("produce --follow", rows))
 

@@ -14,6 +14,7 @@ from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_t
 from stockpipe.errors import ConfigError, StepFailedError
 from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
 from stockpipe.settings import get_settings
+from stockpipe.sources.live.status import STATUS_COLUMNS, read_live_statuses, status_rows
 
 
 class RichReporter:
@@ -177,7 +178,15 @@ def status_cmd() -> None:
             )
         )
     console.print(summary_table("stockpipe status", rows))
+    _print_live(settings)
     _print_lag(settings)
+
+
+def _print_live(settings: Any) -> None:
+    """One row per live process (polling source, websocket feed, aggregator) from its status file."""
+    statuses = read_live_statuses(settings)
+    if statuses:
+        console.print(grid_table("live sources", list(STATUS_COLUMNS), status_rows(statuses)))
 
 
 def _print_lag(settings: Any) -> None:
@@ -244,18 +253,21 @@ def stream_cmd(
     drain: Annotated[bool, typer.Option(help="stop when the source is exhausted")] = False,
     produce: Annotated[bool, typer.Option(help="run the simulator producer too")] = True,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
-    source: Annotated[str, typer.Option(help="simulator, or a live source: alphavantage")] = "simulator",
+    source: Annotated[
+        str, typer.Option(help="simulator, or live: alphavantage, finnhub, alpaca")
+    ] = "simulator",
 ) -> None:
     """Run continuously: real-time producer, following consumer, a micro-batch cycle every N s.
 
-    --source alphavantage streams real prices (polled under the request quotas; see `produce
-    --follow`); the default simulator streams simulated prices.
+    --source finnhub|alpaca streams real trades from the provider's websocket into stock-trades and
+    aggregates them into bars (Alpaca's own bars go straight to the bars topic); --source
+    alphavantage polls under the request quotas; the default simulator streams simulated prices.
 
     SIGINT/SIGTERM finish the current cycle, flush, commit and exit cleanly. Freshness
     (produced_at -> visible in gold.fact_stock) is logged per cycle and kept in raw.freshness.
 
     Example:  stockpipe stream --symbols AAPL,MSFT --speed 120 --cycle 5 --duration 300
-    Example:  STOCKPIPE_ALPHAVANTAGE_API_KEY=... stockpipe stream --source alphavantage --symbols IBM
+    Example:  STOCKPIPE_FINNHUB_API_KEY=... stockpipe stream --source finnhub --symbols AAPL,MSFT
     """
     import signal
 
@@ -277,12 +289,11 @@ def stream_cmd(
         source=source,
     )
     if source != "simulator":
-        from stockpipe.sources.live.registry import LIVE_SOURCES
+        from stockpipe.sources.live.registry import FEED_SOURCES, LIVE_SOURCES
 
-        if source not in LIVE_SOURCES:
-            raise ConfigError(
-                f"Unknown stream source {source!r}: choose simulator or {', '.join(LIVE_SOURCES)}."
-            )
+        if source not in {*LIVE_SOURCES, *FEED_SOURCES}:
+            choices = ", ".join(sorted({*LIVE_SOURCES, *FEED_SOURCES}))
+            raise ConfigError(f"Unknown stream source {source!r}: choose simulator or {choices}.")
     runner = StreamRunner(settings, options)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.request_stop())

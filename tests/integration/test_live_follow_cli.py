@@ -89,6 +89,15 @@ def test_sigterm_flushes_and_a_restart_sends_nothing_twice(
         assert proc.wait(timeout=60) == 0, log2.read_text()
     assert _keys(kafka_settings) == first  # not due yet: no request, nothing re-sent
     assert len(market.requests) == 2
+    status = subprocess.run(
+        [sys.executable, "-m", "stockpipe", "status"], env=env, cwd=str(REPO_ROOT),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert "live sources" in status.stdout
+    line = next(x for x in status.stdout.splitlines() if "alphavantage" in x)
+    assert "poller" in line
+    assert "stopped" in line
 
 
 def test_kill_9_between_flush_and_checkpoint_resends_the_same_bars_only(

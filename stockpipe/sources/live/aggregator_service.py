@@ -32,6 +32,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,10 +61,8 @@ class AggregatorDeliveryError(StockpipeError):
 
 
 def aggregator_config(settings: Settings) -> AggregatorConfig:
-    """The aggregation settings (``settings.live`` when present, else the defaults)."""
-    live = getattr(settings, "live", None)
-    if live is None:
-        return AggregatorConfig()
+    """The aggregation settings (``STOCKPIPE_LIVE_*``)."""
+    live = settings.live
     return AggregatorConfig(
         interval=live.interval,
         allowed_delay_seconds=live.allowed_delay_seconds,
@@ -100,10 +99,12 @@ class AggregatorService:
         *,
         config: AggregatorConfig | None = None,
         stop: threading.Event | None = None,
+        on_bars: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or aggregator_config(settings)
         self.stop = stop or threading.Event()
+        self.on_bars = on_bars
         self._skew = 0.0  # added to the processing clock: a final tick emits every open window
         self.status = StatusWriter(settings, "aggregator", "aggregator")
         self.result = AggregatorResult()
@@ -251,6 +252,8 @@ class AggregatorService:
         self._deliver(producer, bars_topic, bars, errors)
         if bars:
             fault_point(AFTER_FLUSH_FAULT)
+            if self.on_bars is not None:
+                self.on_bars(len(bars))
         self._persist(consumer, dead)
         late = sum(1 for d in dead if d["reason"] == "late_trade")
         self.result.rounds += 1

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from stockpipe.errors import StockpipeError
 from stockpipe.ingest.faults import fault_point
 from stockpipe.sources.live.base import LiveBatch, LiveSource
+from stockpipe.sources.live.status import StatusWriter
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -68,6 +69,9 @@ def run_live(
     producer = Producer(conf)
     result = LiveResult()
     started = time.perf_counter()
+    status = StatusWriter(settings, source.name, "poller")
+    status.status.connected = True
+    status.write(force=True)
     try:
         for batch in source.batches(stop, once=once):
             for bar in batch.bars:
@@ -88,11 +92,15 @@ def run_live(
             if batch.note:
                 result.notes.append(batch.note)
                 log.info("%s: %s", source.name, batch.note)
+            status.message(1)
+            status.status.bars_emitted += len(batch.bars)
+            status.write(force=True)
             if on_batch is not None:
                 on_batch(batch)
     finally:
         producer.flush(FLUSH_TIMEOUT)
         result.seconds = time.perf_counter() - started
+        status.close()
     return result
 
 

@@ -110,3 +110,44 @@ def read_live_statuses(settings: Settings) -> list[dict[str, Any]]:
             data["connected"] = False
         out.append(data)
     return out
+
+
+STATUS_COLUMNS = (
+    "source", "kind", "state", "connected", "last message", "messages/s", "bars emitted",
+    "late trades", "reconnects",
+)  # fmt: skip
+
+
+def _age(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    seconds = max(0, round((now - datetime.fromisoformat(iso)).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
+
+
+def status_rows(statuses: list[dict[str, Any]], now: datetime | None = None) -> list[tuple[str, ...]]:
+    """Display rows (``STATUS_COLUMNS``) of ``read_live_statuses``: used by the CLI and the dashboard."""
+    now = now or datetime.now(UTC)
+    rows: list[tuple[str, ...]] = []
+    for s in statuses:
+        if "error" in s:
+            rows.append((str(s.get("name")), "?", s["error"], "-", "-", "-", "-", "-", "-"))
+            continue
+        rows.append(
+            (
+                str(s.get("name")),
+                str(s.get("kind", "")),
+                "running" if s.get("running") else "stopped",
+                "yes" if s.get("connected") else "no",
+                _age(s.get("last_message_at"), now),
+                f"{float(s.get('messages_per_second') or 0):,.1f}",
+                f"{int(s.get('bars_emitted') or 0):,}",
+                f"{int(s.get('late_trades') or 0):,}",
+                f"{int(s.get('reconnects') or 0):,}",
+            )
+        )
+    return rows
