@@ -240,9 +240,6 @@ class LiveSettings(BaseModel):
     max_malformed_in_a_row: int = Field(
         default=100, ge=1, description="then stop: not the provider's protocol"
     )
-    publish_flush_seconds: float = Field(
-        default=0.5, gt=0, description="flush the producer (acks=all) at least this often while messages flow"
-    )
 
 
 class FinnhubSettings(BaseModel):

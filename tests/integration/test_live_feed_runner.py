@@ -1,4 +1,5 @@
-"""A websocket feed on Kafka: Finnhub trades -> the trades topic, Alpaca bars -> the bars topic."""
+"""``feed_runner.run_feed`` against loopback servers and the broker: Finnhub trades -> the trades
+topic once each across a reconnect, Alpaca bars and corrections -> the bars topic, status file."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from stockpipe.contract import Bar
 from stockpipe.settings import Settings
 from stockpipe.sources.live.alpaca import AlpacaFeed
 from stockpipe.sources.live.feed import FeedOptions
+from stockpipe.sources.live.feed_runner import run_feed
 from stockpipe.sources.live.finnhub import FinnhubFeed
-from stockpipe.sources.live.publish import publish_feed
 from stockpipe.sources.live.status import read_live_statuses
 from stockpipe.sources.live.trades import Trade
 from tests.live_helpers import random_trades
@@ -29,9 +30,8 @@ TOKEN = "fh-publish-token-5678"
 
 
 def live_settings(kafka_settings: Settings) -> Settings:
-    live = kafka_settings.live.model_copy(update={"publish_flush_seconds": 0.1})
     kafka = kafka_settings.kafka.model_copy(update={"trades_topic": f"{kafka_settings.kafka.topic}-trades"})
-    return kafka_settings.model_copy(update={"live": live, "kafka": kafka})
+    return kafka_settings.model_copy(update={"kafka": kafka})
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[tuple[Any, Any, int]]:
@@ -69,7 +69,7 @@ def run_until(settings: Settings, feed: Any, done: Any, timeout: float = 30) -> 
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        return publish_feed(settings, feed, stop=stop)
+        return run_feed(settings, feed, stop=stop)
     finally:
         timer.cancel()
         stop.set()
