@@ -61,6 +61,7 @@ class AggregatorConfig:
     quiet_timeout_seconds: float = 10.0
     grace_seconds: float = 120.0
     exchange: str = "XNYS"
+    finnhub_volume_only_conditions: tuple[str, ...] = ()  # see ``conditions``
 
     def __post_init__(self) -> None:
         if self.interval not in INTERVALS:
@@ -477,7 +478,8 @@ class Aggregator:
             w.ids.add(trade.trade_id)
         rules = self._rules.get(trade.provider)
         if rules is None:
-            rules = self._rules[trade.provider] = rules_for(trade.provider)
+            volume_only = self.config.finnhub_volume_only_conditions
+            rules = self._rules[trade.provider] = rules_for(trade.provider, finnhub_volume_only=volume_only)
         effect = rules.effect(trade.conditions) if trade.conditions else Effect.PRICE
         if effect is Effect.IGNORE:
             self.counters.ignored += 1
