@@ -258,7 +258,10 @@ class AlpacaSettings(BaseModel):
     data_url: str = "wss://stream.data.alpaca.markets/v2/iex"
     api_key_id: SecretStr | None = None
     api_secret_key: SecretStr | None = None
-    trades: bool = Field(default=False, description="also subscribe to trades (aggregated by stockpipe)")
+    trades: bool = Field(
+        default=False,
+        description="subscribe to trades (aggregated by stockpipe) instead of Alpaca's own minute bars",
+    )
 
 
 class Settings(BaseSettings):

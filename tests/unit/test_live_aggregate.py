@@ -186,7 +186,25 @@ def test_window_without_price_setting_trade_is_a_dead_letter_not_a_silent_drop()
     assert agg.counters.no_priced_windows == 1
 
 
-def test_finnhub_volume_only_codes_come_from_settings() -> None:
+def test_finnhub_volume_only_codes_from_the_config() -> None:
+    agg = make(finnhub_volume_only_conditions=("24",))
+    agg.add(trade("AAPL", at(1), 10.0, 100, conditions=("1",)))
+    agg.add(trade("AAPL", at(2), 99.0, 3, conditions=("1", "24")))
+    (bar,) = agg.flush().bars
+    assert (bar.high, bar.close, bar.volume) == (10.0, 10.0, 103)
+
+
+def test_finnhub_volume_only_codes_reach_the_service_config_from_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stockpipe.settings import Settings
+    from stockpipe.sources.live.aggregator_service import aggregator_config
+
+    monkeypatch.setenv("STOCKPIPE_FINNHUB_VOLUME_ONLY_CONDITIONS", '["24", "12"]')
+    assert aggregator_config(Settings()).finnhub_volume_only_conditions == ("24", "12")
+
+
+def test_explicit_rules_per_provider() -> None:
     from stockpipe.sources.live.conditions import finnhub_rules
 
     agg = Aggregator(AggregatorConfig(), rules={"finnhub": finnhub_rules(["24"])}, wall=WallClock())

@@ -61,6 +61,7 @@ class AggregatorConfig:
     quiet_timeout_seconds: float = 10.0
     grace_seconds: float = 120.0
     exchange: str = "XNYS"
+    finnhub_volume_only_conditions: tuple[str, ...] = ()  # see ``conditions``
 
     def __post_init__(self) -> None:
         if self.interval not in INTERVALS:
@@ -272,6 +273,7 @@ class Aggregator:
         self._max_t: dict[int, float] = {}
         self._next_check: dict[int, float] = {}
         self._last_offset: dict[int, int] = {}
+        self._now = self._monotonic()  # processing time of the latest tick
 
     # ---- public API ----
     def add(self, trade: Trade, *, partition: int = 0, offset: int | None = None) -> Output:
@@ -288,20 +290,46 @@ class Aggregator:
             if w is None:
                 self.counters.late_trades += 1
                 return Output(dead_letters=(self._late(trade, partition),))
-        if not self._apply(w, trade, t, offset):
+        if trade.trade_id is None and not trade.conditions and offset is None:
+            # fast path (a plain sale without id): what ``_apply`` does for Effect.PRICE
+            p = trade.price
+            if t < w.popen_t:
+                w.popen_t = t
+                w.popen = p
+            if t >= w.pclose_t:
+                w.pclose_t = t
+                w.pclose = p
+            if p > w.high:
+                w.high = p
+            if p < w.low:
+                w.low = p
+            w.volume += trade.size
+            w.trades += 1
+            w.last_update = self._now
+            self.counters.trades += 1
+        elif not self._apply(w, trade, t, offset):
             return NOTHING
+        max_t = self._max_t.get(partition, -math.inf)
+        if t > max_t:
+            self._max_t[partition] = t
+            if not w.emitted and t - self._delay < self._next_check.get(partition, math.inf):
+                return NOTHING
+        elif not w.emitted and w.end > max_t - self._delay:
+            return NOTHING
+        return self._after_add(w, t, partition, max_t)
+
+    def _after_add(self, w: _Window, t: float, partition: int, max_t: float) -> Output:
+        """The slow path of ``add``: corrections, late-within-grace windows, watermark moves."""
         bars: list[Bar] = []
         dead: list[DeadLetter] = []
         if w.emitted:  # changes a bar already out: a correction follows
             w.emitted = False
             if w.end < self._next_check.get(partition, math.inf):
                 self._next_check[partition] = w.end
-        if w.end <= self._max_t.get(partition, -math.inf) - self._delay:  # late, within grace
+        if w.end <= max_t - self._delay:  # behind the watermark, within grace
             self._emit(w, bars, dead)
-        if t > self._max_t.get(partition, -math.inf):
-            self._max_t[partition] = t
-            if t - self._delay >= self._next_check.get(partition, math.inf):
-                self._advance(partition, bars, dead)
+        if t > max_t and t - self._delay >= self._next_check.get(partition, math.inf):
+            self._advance(partition, bars, dead)
         if bars or dead:
             return Output(tuple(bars), tuple(dead))
         return NOTHING
@@ -317,8 +345,11 @@ class Aggregator:
         return Output(tuple(bars), tuple(dead))
 
     def tick(self) -> Output:
-        """Emit windows no trade reached for ``quiet_timeout`` seconds (call about once a second)."""
-        now = self._monotonic()
+        """Emit windows no trade reached for ``quiet_timeout`` seconds (call about once a second).
+
+        Trades are stamped with the processing time of the latest ``tick`` (one clock read per
+        tick, not per trade), so a bar may go out up to one tick interval early."""
+        now = self._now = self._monotonic()
         quiet = self.config.quiet_timeout_seconds
         bars: list[Bar] = []
         dead: list[DeadLetter] = []
@@ -388,7 +419,7 @@ class Aggregator:
         agg._max_t = {int(p): float(t) for p, t in state["max_t"].items()}
         agg._last_offset = {int(p): int(o) for p, o in state["last_offset"].items()}
         agg.counters = Counters(**state.get("counters", {}))
-        now = agg._monotonic()
+        now = agg._now
         for data in state["windows"]:
             w = _Window.from_state(data)
             w.last_update = now  # processing clocks do not survive a restart
@@ -447,7 +478,8 @@ class Aggregator:
             w.ids.add(trade.trade_id)
         rules = self._rules.get(trade.provider)
         if rules is None:
-            rules = self._rules[trade.provider] = rules_for(trade.provider)
+            volume_only = self.config.finnhub_volume_only_conditions
+            rules = self._rules[trade.provider] = rules_for(trade.provider, finnhub_volume_only=volume_only)
         effect = rules.effect(trade.conditions) if trade.conditions else Effect.PRICE
         if effect is Effect.IGNORE:
             self.counters.ignored += 1
@@ -481,7 +513,7 @@ class Aggregator:
         w.trades += 1
         if offset is not None and (w.min_offset is None or offset < w.min_offset):
             w.min_offset = offset
-        w.last_update = self._monotonic()
+        w.last_update = self._now
         self.counters.trades += 1
         return True
 

@@ -69,6 +69,7 @@ def aggregator_config(settings: Settings) -> AggregatorConfig:
         quiet_timeout_seconds=live.quiet_timeout_seconds,
         grace_seconds=live.grace_seconds,
         exchange=live.exchange,
+        finnhub_volume_only_conditions=tuple(settings.finnhub.volume_only_conditions),
     )
 
 

@@ -208,6 +208,7 @@ def build_feed(settings: Any, symbols: Sequence[str], **kw: Any) -> AlpacaFeed:
     if a.api_key_id is None or a.api_secret_key is None:
         raise ConfigError("Alpaca needs STOCKPIPE_ALPACA_API_KEY_ID and STOCKPIPE_ALPACA_API_SECRET_KEY.")
     kw.setdefault("trades", a.trades)
+    kw.setdefault("bars", not kw["trades"])  # both would write the same bar keys: one or the other
     return AlpacaFeed(
         a.data_url,
         a.api_key_id.get_secret_value(),

@@ -136,6 +136,7 @@ def run_feed(
         flush()
     finally:
         done.set()
+        watcher.join(5)  # its last write must not race the final one (same temp file name)
         producer.flush(FLUSH_TIMEOUT)
         result.seconds = time.perf_counter() - started
         _sync_status(writer, feed)

@@ -7,15 +7,17 @@ import re
 from collections.abc import Iterable
 
 _QUERY_SECRET_RE = re.compile(r"((?:token|apikey|api_key|key|secret)=)[^&\s\"'#]*", re.IGNORECASE)
+MIN_LITERAL = 6  # shorter literals would mask ordinary words ("tok" in "token")
 _USERINFO_RE = re.compile(r"(://[^/:@\s]+:)[^@/\s]*@")
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with ``token=...``-style query values, URL passwords and the given literals masked."""
+    """``text`` with ``token=...``-style query values, URL passwords and the given literals
+    (of at least ``MIN_LITERAL`` characters) masked."""
     text = _QUERY_SECRET_RE.sub(r"\1***", text)
     text = _USERINFO_RE.sub(r"\1***@", text)
     for secret in secrets:
-        if secret:
+        if secret and len(secret) >= MIN_LITERAL:
             text = text.replace(secret, "***")
     return text
 
