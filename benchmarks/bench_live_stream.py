@@ -43,6 +43,8 @@ class LiveFinnhub(FinnhubServer):
     """Trades stamped with the wall clock as they are sent, until the client goes away."""
 
     sent: int = 0
+    first_at: float | None = None
+    last_at: float = 0.0
 
     async def _handle(self, ws):  # type: ignore[no-untyped-def]
         if not await self.handshake(ws):
@@ -64,6 +66,8 @@ class LiveFinnhub(FinnhubServer):
                     )
                 await ws.send(json.dumps({"type": "trade", "data": data}))
                 self.sent += per_tick
+                self.first_at = self.first_at or time.monotonic()
+                self.last_at = time.monotonic()
                 next_at += TICK
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         except Exception:
@@ -101,6 +105,8 @@ def main() -> None:
                 child.send_signal(signal.SIGTERM)
                 out, _ = child.communicate(timeout=300)
             sent = server.sent
+            sending = max(1e-9, server.last_at - (server.first_at or server.last_at))
+            load = os.getloadavg()
         subprocess.run([sys.executable, "-m", "stockpipe", "broker", "stop"], env=env, check=False)
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
@@ -129,13 +135,15 @@ def main() -> None:
             "",
             "| metric | value |",
             "|---|---:|",
-            f"| trades sent | {sent:,} ({sent / (args.minutes * 60):,.0f}/s) |",
+            f"| trades sent | {sent:,} ({sent / sending:,.0f}/s over {sending:,.0f} s) |",
             f"| bars in gold.fact_stock | {len(rows):,} |",
             f"| cycles (with new bars) | {len(cycles)} ({len(measured)}) |",
             f"| cycle duration median / max | {nearest_rank(seconds, 50):.1f} s / {seconds[-1]:.1f} s |",
             f"| produced_at - bar end, p50 / p95 | {nearest_rank(emit, 50):.1f} s / {emit95:.1f} s |",
             f"| visible in gold - produced_at, p50 / p95 | {vis50} s / {vis95} s |",
             f"| **bound on visible - bar end, p95** | **{emit95 + float(vis95 or 0):.1f} s** |",
+            "| machine load average (1 / 5 / 15 min) at the end | "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} |",
             f"| bars produced minus consumed per cycle, mean 1st / 2nd half | "
             f"{sum(lags[:half]) / max(1, half):,.1f} / {sum(lags[half:]) / max(1, len(lags) - half):,.1f} |",
         ]
