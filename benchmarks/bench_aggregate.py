@@ -32,7 +32,7 @@ import pandas as pd
 from benchmarks._report import write_section
 from stockpipe.sources.live.aggregate import Aggregator, AggregatorConfig
 from stockpipe.sources.live.trades import Trade
-from tests.helpers_trades import bars_frame, mismatches, random_trades
+from tests.live_helpers import bars_frame, mismatches, random_trades
 
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from stockpipe.sources.live.status import read_live_statuses
 from stockpipe.sources.live.trades import Trade
 from tests.e2e_helpers import REPO_ROOT
 from tests.helpers_live import read_topic
-from tests.helpers_trades import bars_frame, mismatches, pandas_bars, random_trades, trade
+from tests.live_helpers import bars_frame, mismatches, pandas_bars, random_trades, trade
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 START = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)

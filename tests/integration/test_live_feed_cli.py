@@ -14,7 +14,7 @@ from stockpipe.settings import Settings
 from stockpipe.sources.live.trades import Trade
 from tests.e2e_helpers import REPO_ROOT
 from tests.helpers_live import read_topic
-from tests.helpers_trades import random_trades
+from tests.live_helpers import random_trades
 from tests.live_servers import AlpacaServer, FinnhubServer, finnhub_trade_messages
 
 pytestmark = pytest.mark.integration

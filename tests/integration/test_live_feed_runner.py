@@ -19,7 +19,7 @@ from stockpipe.sources.live.feed_runner import run_feed
 from stockpipe.sources.live.finnhub import FinnhubFeed
 from stockpipe.sources.live.status import read_live_statuses
 from stockpipe.sources.live.trades import Trade
-from tests.helpers_trades import random_trades
+from tests.live_helpers import random_trades
 from tests.live_servers import AlpacaServer, Close, FinnhubServer, Send, finnhub_trade_messages
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from stockpipe.sources.live.errors import FeedProtocolError, FeedRefusedError
 from stockpipe.sources.live.feed import FeedOptions, WebsocketFeed, backoff_seconds
 from stockpipe.sources.live.finnhub import FinnhubFeed
 from stockpipe.sources.live.trades import Trade
-from tests.helpers_trades import bars_frame, mismatches, pandas_bars, random_trades, trade
+from tests.live_helpers import bars_frame, mismatches, pandas_bars, random_trades, trade
 from tests.live_servers import (
     AlpacaServer,
     Close,

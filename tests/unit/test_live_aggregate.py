@@ -11,7 +11,7 @@ import pytest
 from stockpipe.contract import Bar
 from stockpipe.sources.live.aggregate import Aggregator, AggregatorConfig, bars_and_dead
 from tests.helpers_clock import FakeClock
-from tests.helpers_trades import bars_frame, mismatches, pandas_bars, random_trades, trade
+from tests.live_helpers import bars_frame, mismatches, pandas_bars, random_trades, trade
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2024, 3, 4, 9, 30, tzinfo=NY)  # a Monday session open
