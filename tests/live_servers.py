@@ -70,13 +70,17 @@ class _Loop:
 
     def stop(self) -> None:
         async def _cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for _ in range(5):  # cancelling may start a few more (close handshakes): repeat
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not tasks:
+                    return
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.sleep(0)
 
         with contextlib.suppress(Exception):
-            self.run(_cancel_all(), timeout=5)
+            self.run(_cancel_all(), timeout=15)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
@@ -101,7 +105,12 @@ class ScriptedServer:
 
     async def _start(self) -> Server:
         return await serve(
-            self._handle, "127.0.0.1", 0, process_request=self._process_request, ping_interval=None
+            self._handle,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            ping_interval=None,
+            close_timeout=1,  # a close handshake over a frozen proxy must not outlive the test
         )
 
     def __exit__(self, *exc: object) -> None:

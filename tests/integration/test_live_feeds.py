@@ -329,3 +329,10 @@ def test_alpaca_malformed_messages_are_counted_and_skipped() -> None:
         got = collect(feed, lambda g: len(g) == len(good))
     assert len(got) == len(good)
     assert feed.status.malformed == 3
+
+
+def test_alpaca_url_that_is_not_alpaca_gives_a_protocol_error() -> None:
+    with FinnhubServer(scripts=[[Send("<html>hello</html>")]], token=TOKEN) as server:
+        feed = AlpacaFeed(f"{server.url}/?token={TOKEN}", "key-id", "secret-key", ["AAPL"], options=FAST)
+        with pytest.raises(FeedProtocolError, match="answered the handshake with '<html>hello</html>'"):
+            collect(feed, lambda g: False, timeout=10)

@@ -102,7 +102,10 @@ class AlpacaFeed(WebsocketFeed):
     def _expect(self, ws: ClientConnection, what: str) -> None:
         """Read control messages until ``what`` (success msg or subscription ack) arrives."""
         raw = ws.recv(timeout=self.options.open_timeout_seconds)
-        msgs = loads(raw)
+        try:
+            msgs = loads(raw)
+        except MalformedMessageError:
+            msgs = None
         if not isinstance(msgs, list):
             raise FeedProtocolError(
                 f"Alpaca at {self.redacted_url} answered the handshake with {self.redact(str(raw)[:80])!r}."
