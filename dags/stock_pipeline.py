@@ -9,6 +9,9 @@ Every task calls ``stockpipe.orchestration.pipeline.run_step`` — the same func
 
 - ``STOCKPIPE_DAG_SCHEDULE``: cron or preset (default ``*/10 * * * *``, as the seed; ``none``
   disables scheduling).
+- ``STOCKPIPE_DAG_SOURCE``: the producer's source (default ``simulator``; a run's conf ``source``
+  wins). ``alphavantage`` polls incrementally: each run asks only for the symbols that are due
+  under the request quotas and sends only new or changed bars.
 - ``dag_run.conf`` chooses the source like ``stockpipe run``: ``source``, ``symbols``, ``start``,
   ``end``, ``seed``, ``n_symbols``, and for a replay ``files`` (list), ``symbol``, ``map``
   (``{"field": "column"}``), ``interval``, ``date_format``, ``exchange``, ``lenient`` (bool).
@@ -45,7 +48,7 @@ def _run_step(step: str, **context: Any) -> dict[str, int]:
 
     conf = (context.get("dag_run").conf if context.get("dag_run") else None) or {}
     options = RunOptions(
-        source=str(conf.get("source", "simulator")),
+        source=str(conf.get("source", os.environ.get("STOCKPIPE_DAG_SOURCE", "simulator"))),
         paths=tuple(str(p) for p in conf.get("files", ())),
         symbol=conf.get("symbol"),
         column_map={str(k): str(v) for k, v in dict(conf.get("map", {})).items()},

@@ -76,8 +76,22 @@ class KafkaSettings(BaseModel):
     embedded_cluster_id: str | None = Field(
         default=None, description="embedded broker cluster id; default: a new one per start"
     )
+    retention_ms: int | None = Field(
+        default=7 * 24 * 3600 * 1000, ge=-1, description="bars topic retention.ms at creation (-1: forever)"
+    )
+    retention_bytes: int | None = Field(
+        default=None,
+        ge=-1,
+        description="bars topic retention.bytes per partition at creation (none: unlimited)",
+    )
+    trades_topic: str = Field(default="stock-trades", description="raw trades of live feeds, keyed by symbol")
+    trades_retention_ms: int | None = Field(default=3 * 24 * 3600 * 1000, ge=-1)
+    trades_retention_bytes: int | None = Field(default=None, ge=-1)
+    aggregator_group_id: str = Field(
+        default="stockpipe-aggregator", description="trades -> bars consumer group"
+    )
 
-    @field_validator("topic")
+    @field_validator("topic", "trades_topic")
     @classmethod
     def _topic_ok(cls, v: str) -> str:
         if not TOPIC_RE.fullmatch(v):
@@ -206,6 +220,12 @@ class AlphaVantageSettings(BaseModel):
     requests_per_minute: int = Field(default=5, ge=1)
     requests_per_day: int = Field(default=25, ge=1)
     max_retries: int = Field(default=4, ge=0)
+    entitlement: Literal["realtime", "delayed"] | None = Field(
+        default=None, description="premium keys: realtime or delayed (15-minute) US market data"
+    )
+    extended_hours: bool = Field(
+        default=True, description="intraday bars of pre- and post-market (04:00-20:00 New York) too"
+    )
 
 
 class DashboardSettings(BaseModel):
@@ -217,6 +237,51 @@ class DashboardSettings(BaseModel):
 class StreamSettings(BaseModel):
     cycle_seconds: float = Field(default=5.0, gt=0)
     speed: float = Field(default=60.0, gt=0, description="simulated seconds per wall second")
+
+
+class LiveSettings(BaseModel):
+    """Live feeds: trades -> bars aggregation and websocket connection resilience."""
+
+    interval: Literal["1min", "5min", "15min", "30min", "60min", "1day"] = "1min"
+    allowed_delay_seconds: float = Field(default=5.0, ge=0, description="watermark = latest trade - this")
+    quiet_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="emit a bar when no trade reached it for this long (processing time)"
+    )
+    grace_seconds: float = Field(default=120.0, ge=0, description="late trades within this re-emit the bar")
+    exchange: str = Field(default="XNYS", description="exchange_calendars calendar: windows in its time zone")
+    reconnect_initial_seconds: float = Field(default=1.0, gt=0)
+    reconnect_max_seconds: float = Field(default=60.0, gt=0)
+    ping_interval_seconds: float = Field(default=20.0, gt=0, description="websocket keepalive ping every")
+    ping_timeout_seconds: float = Field(default=20.0, gt=0, description="no pong within this: reconnect")
+    idle_timeout_seconds: float = Field(
+        default=0.0, ge=0, description="no message at all for this long: reconnect (0: off)"
+    )
+    open_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_malformed_in_a_row: int = Field(
+        default=100, ge=1, description="then stop: not the provider's protocol"
+    )
+
+
+class FinnhubSettings(BaseModel):
+    """Finnhub trades websocket. The token travels in the URL's query string: URLs are redacted."""
+
+    url: str = "wss://ws.finnhub.io"
+    api_key: SecretStr | None = None
+    volume_only_conditions: list[str] = Field(
+        default_factory=list, description="Finnhub trade condition codes that only add volume (JSON list)"
+    )
+
+
+class AlpacaSettings(BaseModel):
+    """Alpaca market-data websocket (free plan: the IEX feed)."""
+
+    data_url: str = "wss://stream.data.alpaca.markets/v2/iex"
+    api_key_id: SecretStr | None = None
+    api_secret_key: SecretStr | None = None
+    trades: bool = Field(
+        default=False,
+        description="subscribe to trades (aggregated by stockpipe) instead of Alpaca's own minute bars",
+    )
 
 
 class Settings(BaseSettings):
@@ -251,6 +316,9 @@ class Settings(BaseSettings):
     alphavantage: AlphaVantageSettings = Field(default_factory=AlphaVantageSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
+    finnhub: FinnhubSettings = Field(default_factory=FinnhubSettings)
+    alpaca: AlpacaSettings = Field(default_factory=AlpacaSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ from stockpipe.cli import (  # noqa: F401  (importing registers the commands)
     config_cmd,
     dashboard,
     ingest,
+    live,
     pipeline,
     quarantine,
     warehouse,

@@ -199,7 +199,9 @@ def _advance(bar: Progress, task: TaskID, started: datetime, unit: str = "msg") 
 
 @app.command("produce")
 def produce_cmd(
-    source: str = typer.Option("simulator", help="simulator, replay or alphavantage"),
+    source: str = typer.Option(
+        "simulator", help="simulator, replay, alphavantage; with --follow also finnhub, alpaca"
+    ),
     symbols: str | None = typer.Option(None, help="comma-separated symbols (default: the source's list)"),
     start: str | None = typer.Option(None, help="first day, YYYY-MM-DD"),
     end: str | None = typer.Option(None, help="last day, YYYY-MM-DD (inclusive)"),
@@ -217,15 +219,22 @@ def produce_cmd(
     date_format: DateFormatOpt = None,
     exchange: ExchangeOpt = "XNYS",
     lenient: LenientOpt = True,
+    follow: bool = typer.Option(
+        False, "--follow", help="live sources: run until stopped (SIGINT/SIGTERM flush and exit)"
+    ),
 ) -> None:
     """Send bars from a source to the Kafka topic (idempotent producer, acks=all).
 
     A replay reads every file first: unparsable rows are quarantined (rule unparsable_row, with
     file and line) and counted, or with --strict the command stops before sending anything.
+    With --follow a live source (alphavantage, finnhub, alpaca) runs until stopped, sending only
+    bars newer than its checkpoint (written after each flush).
 
     Example:  stockpipe produce --source simulator --symbols AAPL,MSFT --start 2024-01-02 --days 5
 
     Example:  stockpipe produce --source replay --file ASML.csv --symbol ASML --exchange XAMS
+
+    Example:  STOCKPIPE_ALPHAVANTAGE_API_KEY=... stockpipe produce --source alphavantage --follow
     """
     from stockpipe.clean.companies import warn_unknown_symbols
     from stockpipe.ingest.producer import produce_bars
@@ -240,6 +249,9 @@ def produce_cmd(
         speed=speed, files=file, symbol=symbol, maps=map_ or [], limit=limit, date_format=date_format,
         exchange=exchange, lenient=lenient,
     )  # fmt: skip
+    if follow:
+        _produce_follow(settings, source, opts)
+        return
     src = build_source(source, settings, opts)
     unparsable = quarantine_unparsable(settings, src)
     replayed = sorted({b.symbol for b in src.load()}) if isinstance(src, ReplaySource) else []
@@ -265,6 +277,75 @@ def produce_cmd(
     if result.failed:
         total = result.sent + result.failed
         raise StockpipeError(f"{result.failed:,} of {total:,} messages failed delivery: {result.first_error}")
+
+
+def _produce_follow(settings: Any, source: str, opts: SourceOptions) -> None:
+    """``produce --follow``: a live source into the producer until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    from stockpipe.clean.companies import warn_unknown_symbols
+    from stockpipe.ingest.topics import ensure_topic
+    from stockpipe.sources.live.registry import FEED_SOURCES, build_live_source
+    from stockpipe.sources.live.runtime import run_live
+
+    if source in FEED_SOURCES:
+        _produce_feed(settings, source, opts)
+        return
+    live = build_live_source(source, settings, opts)
+    warn_unknown_symbols(settings, opts.symbols)
+    info = ensure_topic(settings)
+    for line in live.describe():
+        ui.console.print(line)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ui.console.print(f"following {source} -> {info.topic} (Ctrl-C or SIGTERM stops after a flush)")
+
+    def on_batch(batch: Any) -> None:
+        if batch.note:
+            ui.console.print(f"  {batch.note}")
+
+    result = run_live(settings, live, stop=stop, on_batch=on_batch)
+    rows = [
+        ("topic", info.topic),
+        ("bootstrap", info.bootstrap),
+        ("batches", result.batches),
+        ("sent", result.sent),
+        ("seconds", f"{result.seconds:.2f}"),
+    ]
+    ui.console.print(ui.summary_table("produce --follow", rows))
+
+
+def _produce_feed(settings: Any, source: str, opts: SourceOptions) -> None:
+    """``produce --source finnhub|alpaca --follow``: the websocket into stock-trades (and bars)."""
+    import signal
+    import threading
+
+    from stockpipe.clean.companies import warn_unknown_symbols
+    from stockpipe.orchestration.pipeline import resolve_kafka
+    from stockpipe.sources.live.feed_runner import run_feed
+    from stockpipe.sources.live.registry import build_feed
+
+    settings = resolve_kafka(settings)
+    feed = build_feed(source, settings, opts.symbols)
+    warn_unknown_symbols(settings, feed.symbols)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ui.console.print(
+        f"following {source} ({feed.redacted_url}) -> {settings.kafka.trades_topic}; run `stockpipe "
+        "aggregate` for the bars (Ctrl-C or SIGTERM stops after a flush)"
+    )
+    result = run_feed(settings, feed, stop=stop)
+    rows = [
+        ("trades topic", settings.kafka.trades_topic),
+        ("trades", result.trades),
+        ("provider bars", result.bars),
+        ("reconnects", feed.status.reconnects),
+        ("seconds", f"{result.seconds:.1f}"),
+    ]
+    ui.console.print(ui.summary_table("produce --follow", rows))
 
 
 @app.command("consume")

@@ -24,6 +24,7 @@ from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_t
 from stockpipe.errors import ConfigError, StepFailedError
 from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
 from stockpipe.settings import get_settings
+from stockpipe.sources.live.status import STATUS_COLUMNS, read_live_statuses, status_rows
 
 
 class RichReporter:
@@ -206,7 +207,15 @@ def status_cmd() -> None:
             )
         )
     console.print(summary_table("stockpipe status", rows))
+    _print_live(settings)
     _print_lag(settings)
+
+
+def _print_live(settings: Any) -> None:
+    """One row per live process (polling source, websocket feed, aggregator) from its status file."""
+    statuses = read_live_statuses(settings)
+    if statuses:
+        console.print(grid_table("live sources", list(STATUS_COLUMNS), status_rows(statuses)))
 
 
 def _print_lag(settings: Any) -> None:
@@ -274,7 +283,8 @@ def stream_cmd(
     produce: Annotated[bool, typer.Option(help="run the producer too")] = True,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
     source: Annotated[
-        str, typer.Option(help="simulator (real-time pacing) or replay (files, sent at once)")
+        str,
+        typer.Option(help="simulator, replay (files, sent at once), or live: alphavantage, finnhub, alpaca"),
     ] = "simulator",
     file: Annotated[list[Path] | None, typer.Option(help="replay: input file (repeatable)")] = None,
     interval: Annotated[str, typer.Option(help="replay: bar interval when the file does not tell")] = "1min",
@@ -286,12 +296,18 @@ def stream_cmd(
 ) -> None:
     """Run continuously: real-time producer, following consumer, a micro-batch cycle every N s.
 
+    --source finnhub|alpaca streams real trades from the provider's websocket into stock-trades and
+    aggregates them into bars (Alpaca's own bars go straight to the bars topic); --source
+    alphavantage polls under the request quotas; the default simulator streams simulated prices.
+
     SIGINT/SIGTERM finish the current cycle, flush, commit and exit cleanly. Freshness
     (produced_at -> visible in gold.fact_stock) is logged per cycle and kept in raw.freshness.
 
     Example:  stockpipe stream --symbols AAPL,MSFT --speed 120 --cycle 5 --duration 300
 
     Example:  stockpipe stream --source replay --file history.csv --symbol SAP --exchange XETR --drain
+
+    Example:  STOCKPIPE_FINNHUB_API_KEY=... stockpipe stream --source finnhub --symbols AAPL,MSFT
     """
     import signal
 
@@ -300,8 +316,6 @@ def stream_cmd(
     from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 
     settings = get_settings()
-    if source not in ("simulator", "replay"):
-        raise ConfigError(f"stream runs the simulator or a replay, not {source!r}.")
     replay = None
     if source == "replay":
         replay = source_options(
@@ -320,7 +334,14 @@ def stream_cmd(
         duration=duration,
         drain=drain,
         produce=produce,
+        source=source,
     )
+    if source not in ("simulator", "replay"):
+        from stockpipe.sources.live.registry import FEED_SOURCES, LIVE_SOURCES
+
+        if source not in {*LIVE_SOURCES, *FEED_SOURCES}:
+            choices = ", ".join(sorted({*LIVE_SOURCES, *FEED_SOURCES}))
+            raise ConfigError(f"Unknown stream source {source!r}: choose simulator, replay or {choices}.")
     runner = StreamRunner(settings, options)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.request_stop())

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
 from stockpipe.dashboard.warehouse import Layer, WarehouseReader
+from stockpipe.sources.live.status import STATUS_COLUMNS, status_rows
 
 LAYER_TABLES: tuple[tuple[Layer, str], ...] = (
     ("raw", "stock_prices"),
@@ -115,6 +117,11 @@ def rows_display(health: Health) -> pd.DataFrame:
             "rows": ["missing" if pd.isna(r) else f"{int(r):,}" for r in health.layer_rows["rows"]],
         }
     )
+
+
+def live_sources_display(statuses: list[dict[str, Any]], now: datetime | None = None) -> pd.DataFrame:
+    """Live-source status files as a display table (pure)."""
+    return pd.DataFrame(status_rows(statuses, now), columns=list(STATUS_COLUMNS))
 
 
 def _scalar(reader: WarehouseReader, template: str, layer: Layer, name: str) -> object:

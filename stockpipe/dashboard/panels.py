@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from stockpipe.dashboard import figures, queries
-from stockpipe.dashboard.health import format_age, pipeline_health, rows_display, summarize_dbt
+from stockpipe.dashboard.health import (
+    format_age,
+    live_sources_display,
+    pipeline_health,
+    rows_display,
+    summarize_dbt,
+)
 from stockpipe.dashboard.warehouse import open_reader
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings
+from stockpipe.sources.live.status import read_live_statuses
 
 if TYPE_CHECKING:
     from stockpipe.dashboard.app import Picks
@@ -167,6 +174,7 @@ def pipeline_panel(settings: Settings) -> None:
         cols[3].metric("dbt nodes not passing", f"{failures:,}" if not health.dbt.empty else "no results")
     if health.stream is not None:
         stream_panel(health.stream)
+    live_panel(settings)
     left, right = st.columns(2)
     with left, st.container(key="health-rows"):
         st.markdown("**Rows per layer**")
@@ -188,6 +196,18 @@ def pipeline_panel(settings: Settings) -> None:
                 health.dbt[["node", "resource_type", "status", "message", "run_at"]], hide_index=True
             )
     st.caption(f"Checked {health.checked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def live_panel(settings: Settings) -> None:
+    """Live sources (polling, websocket feeds, the aggregator) from their status files."""
+    import streamlit as st
+
+    frame = live_sources_display(read_live_statuses(settings))
+    if frame.empty:
+        return
+    with st.container(key="health-live"):
+        st.markdown("**Live sources**")
+        st.table(frame, hide_index=True)
 
 
 def stream_panel(stream: pd.DataFrame) -> None:

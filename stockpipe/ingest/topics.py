@@ -56,11 +56,28 @@ def connect_admin(settings: Settings, bootstrap: str, timeout: float = DEFAULT_T
     )
 
 
-def ensure_topic(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> TopicInfo:
-    """Create ``settings.kafka.topic`` if missing (partitions and replication from settings).
+def topic_config(retention_ms: int | None, retention_bytes: int | None) -> dict[str, str]:
+    """Topic configs set at creation: ``cleanup.policy=delete`` plus the retention limits given."""
+    conf = {"cleanup.policy": "delete"}
+    if retention_ms is not None:
+        conf["retention.ms"] = str(retention_ms)
+    if retention_bytes is not None:
+        conf["retention.bytes"] = str(retention_bytes)
+    return conf
+
+
+def ensure_topic(
+    settings: Settings,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    topic: str | None = None,
+    config: dict[str, str] | None = None,
+) -> TopicInfo:
+    """Create ``topic`` (default ``settings.kafka.topic``) if missing (partitions and replication
+    from settings; ``config`` defaults to the bars topic's retention settings).
 
     Safe to call from every command and from several processes at once: an existing topic
-    (or one created concurrently) is accepted as is.
+    (or one created concurrently) is accepted as is (its configs are not altered).
     """
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
@@ -68,13 +85,15 @@ def ensure_topic(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> Top
     from stockpipe.ingest.broker import ensure_bootstrap
 
     bootstrap = ensure_bootstrap(settings)
-    topic = settings.kafka.topic
+    topic = topic or settings.kafka.topic
+    if config is None:
+        config = topic_config(settings.kafka.retention_ms, settings.kafka.retention_bytes)
     admin, md = connect_admin(settings, bootstrap, timeout)
     cluster = str(md.cluster_id or "")
     existing = md.topics.get(topic)
     if existing is not None and existing.error is None:
         return TopicInfo(bootstrap, topic, len(existing.partitions), False, cluster)
-    new = NewTopic(topic, settings.kafka.partitions, settings.kafka.replication_factor)
+    new = NewTopic(topic, settings.kafka.partitions, settings.kafka.replication_factor, config=config)
     created = True
     try:
         admin.create_topics([new], request_timeout=timeout)[topic].result(timeout=timeout)
@@ -94,6 +113,25 @@ def ensure_topic(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> Top
         raise BrokerUnavailableError(f"Creating topic {topic!r} on {bootstrap} failed: {exc}.") from exc
     partitions = _wait_partitions(admin, topic, timeout)
     return TopicInfo(bootstrap, topic, partitions, created, cluster)
+
+
+def ensure_trades_topic(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> TopicInfo:
+    """Create the raw trades topic (``settings.kafka.trades_topic``) with its own retention."""
+    kafka = settings.kafka
+    conf = topic_config(kafka.trades_retention_ms, kafka.trades_retention_bytes)
+    return ensure_topic(settings, timeout=timeout, topic=kafka.trades_topic, config=conf)
+
+
+def topic_configs(settings: Settings, topic: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    """The cluster's configs of ``topic`` (DescribeConfigs), for checks and ``status``."""
+    from confluent_kafka.admin import ConfigResource
+
+    from stockpipe.ingest.broker import ensure_bootstrap
+
+    admin, _ = connect_admin(settings, ensure_bootstrap(settings), timeout)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout=timeout)
+    return {name: entry.value for name, entry in entries.items() if entry.value is not None}
 
 
 def _wait_partitions(admin: Any, topic: str, timeout: float) -> int:

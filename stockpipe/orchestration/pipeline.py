@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from stockpipe.errors import StepFailedError, StockpipeError
 from stockpipe.ingest.faults import fault_point
 from stockpipe.settings import Settings
+from stockpipe.sources.live.registry import POLLING_SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     from stockpipe.sources.replay import ReplaySource
 
     step = "Kafka_Producer"
+    if options.source in POLLING_SOURCES and options.start is None:
+        return _poll_live_source(settings, options, reporter)
     first, last = options.trading_days()
     symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
     warn_unknown_symbols(settings, symbols)
@@ -177,6 +180,25 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
         step,
         counts=counts,
         details={"first_day": first.isoformat(), "last_day": last.isoformat()},
+    )
+
+
+def _poll_live_source(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
+    """A scheduled run of a polling source: one round of the symbols that are due, incremental."""
+    from stockpipe.sources import SourceOptions
+    from stockpipe.sources.live.registry import build_live_source
+    from stockpipe.sources.live.runtime import run_live
+
+    step = "Kafka_Producer"
+    source = build_live_source(
+        options.source, settings, SourceOptions(symbols=options.symbols, interval=options.interval)
+    )
+    reporter.start(step, None)
+    result = run_live(settings, source, once=True, on_batch=lambda b: reporter.advance(step, len(b.bars)))
+    return StepResult(
+        step,
+        counts={"bars_sent": result.sent, "polls": result.batches},
+        details={"plan": source.describe(), "polls": result.notes},
     )
 
 

@@ -1,9 +1,10 @@
 """Streaming mode: producer and consumer run continuously; a micro-batch cycle every N seconds.
 
-Threads: the producer (simulator in real-time pacing) and the consumer (``--follow`` mode,
-flushing small spool files every second) run in the background; the main thread runs cycles
-of the seed's later steps — upload, clean (one warm SparkSession for the whole run), load and
-the incremental dbt models — and measures freshness after each.
+Threads: the producer (simulator in real-time pacing, a polling live source, or a websocket feed
+writing trades to ``stock-trades`` plus the trades -> bars aggregator) and the consumer
+(``--follow`` mode, flushing small spool files every second) run in the background; the main thread
+runs cycles of the seed's later steps — upload, clean (one warm SparkSession for the whole run),
+load and the incremental dbt models — and measures freshness after each.
 
 Stopping: ``request_stop()`` (SIGINT/SIGTERM in the CLI) stops the producer, lets the consumer
 flush and commit, runs one last cycle so everything consumed reaches gold, then returns.
@@ -22,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from stockpipe.errors import StockpipeError
 from stockpipe.orchestration.freshness import Freshness, newly_visible, record
 from stockpipe.orchestration.status import record_cycle
 from stockpipe.settings import Settings
 from stockpipe.sources.base import Source, SourceOptions
+from stockpipe.sources.live.registry import FEED_SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class StreamOptions:
     replay: SourceOptions | None = (
         None  # replay these files (sent as fast as possible) instead of the simulator
     )
+    source: str = "simulator"  # or "replay" (with ``replay``) or a live source (sources.live.registry)
 
 
 @dataclass
@@ -84,6 +88,8 @@ class StreamRunner:
         self.stop_requested = threading.Event()
         self._stop_producer = threading.Event()
         self._stop_consumer = threading.Event()
+        self._stop_aggregator = threading.Event()
+        self._aggregator: Any | None = None
         self._watermark: datetime | None = None
         self._threads: list[threading.Thread] = []
         self._dbt_manifest: Any | None = None  # the dbt project, parsed once per stream
@@ -115,10 +121,65 @@ class StreamRunner:
         )
         yield from source.bars()
 
+    def _produce_feed(self) -> None:
+        from stockpipe.sources.live.feed_runner import run_feed
+        from stockpipe.sources.live.registry import build_feed
+
+        feed = build_feed(self.options.source, self.settings, self.options.symbols)
+        run_feed(self.settings, feed, stop=self._stop_producer, on_bars=self._count_produced)
+
+    def _aggregate(self) -> None:
+        from stockpipe.sources.live.aggregator_service import AggregatorService
+
+        try:
+            self._aggregator = AggregatorService(
+                self.settings, stop=self._stop_aggregator, on_bars=self._count_produced
+            )
+            self._aggregator.run()
+        except Exception as exc:
+            log.exception("aggregator failed")
+            self.state.errors.append(f"aggregator: {exc}")
+
+    def _wait_aggregator_idle(self, timeout: float = 15.0) -> None:
+        """After the feed stopped: until the aggregator has read the last trades (no new ones for 1.5 s)."""
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline and not self.state.errors:
+            agg = self._aggregator
+            seen = agg.status.status.messages if agg is not None else 0
+            if seen != last:
+                last, since = seen, time.monotonic()
+            elif time.monotonic() - since >= 1.5:
+                return
+            time.sleep(0.2)
+
+    def _produce_live(self) -> None:
+        from stockpipe.sources.base import SourceOptions
+        from stockpipe.sources.live.registry import build_live_source
+        from stockpipe.sources.live.runtime import run_live
+
+        live = build_live_source(
+            self.options.source, self.settings, SourceOptions(symbols=self.options.symbols)
+        )
+        for line in live.describe():
+            log.info("%s", line)
+        run_live(
+            self.settings,
+            live,
+            stop=self._stop_producer,
+            on_batch=lambda b: self._count_produced(len(b.bars)),
+        )
+
     def _produce(self) -> None:
         from stockpipe.ingest.producer import produce_bars
 
         try:
+            if self.options.source in FEED_SOURCES:
+                self._produce_feed()
+                return
+            if self.options.source not in ("simulator", "replay"):
+                self._produce_live()
+                return
             result = produce_bars(self.settings, self._bars(), on_progress=self._count_produced)
             if result.failed:
                 self.state.errors.append(f"{result.failed} messages not delivered: {result.first_error}")
@@ -275,6 +336,8 @@ class StreamRunner:
             started = time.monotonic()
             if self.options.produce:
                 self._start(self._produce, "stockpipe-producer")
+                if self.options.source in FEED_SOURCES:
+                    self._start(self._aggregate, "stockpipe-aggregator")
             else:
                 self.state.producer_done = True
             self._start(self._consume, "stockpipe-consumer")
@@ -294,7 +357,7 @@ class StreamRunner:
         next_at = time.monotonic()
         while not self._finished(started):
             if self.state.errors:
-                raise RuntimeError(self.state.errors[0])
+                raise StockpipeError(self.state.errors[0])
             wait = next_at - time.monotonic()
             if wait > 0 and self.stop_requested.wait(wait):
                 break
@@ -309,6 +372,12 @@ class StreamRunner:
         for thread in self._threads:
             if thread.name == "stockpipe-producer":
                 thread.join(timeout=60)
+        if any(t.name == "stockpipe-aggregator" for t in self._threads):
+            self._wait_aggregator_idle()
+            self._stop_aggregator.set()  # emits the open windows, flushes, snapshots, commits
+            for thread in self._threads:
+                if thread.name == "stockpipe-aggregator":
+                    thread.join(timeout=60)
         # give the consumer a moment to read what the producer flushed, then stop it
         deadline = time.monotonic() + 10
         while not self._caught_up() and time.monotonic() < deadline and not self.state.errors:

@@ -114,28 +114,36 @@ class AlphaVantageSource(Source):
         )
         _install_log_redaction()
 
-    def params(self, symbol: str) -> dict[str, str]:
-        """Query parameters of the request for ``symbol`` (including the key)."""
+    def params(self, symbol: str, outputsize: str | None = None) -> dict[str, str]:
+        """Query parameters of the request for ``symbol`` (including the key).
+
+        ``outputsize`` defaults to ``full`` intraday (about 30 days) and ``compact`` daily (100
+        sessions; ``full`` daily is premium); the incremental poller asks for ``compact`` (the
+        last 100 bars) once it has a high-water mark.
+        """
         if self.options.interval == "1day":
-            query = {"function": "TIME_SERIES_DAILY", "symbol": symbol, "outputsize": "compact"}
+            query = {"function": "TIME_SERIES_DAILY", "symbol": symbol, "outputsize": outputsize or "compact"}
         else:
             query = {
                 "function": "TIME_SERIES_INTRADAY",
                 "symbol": symbol,
                 "interval": self.options.interval,
-                "outputsize": "full",
+                "outputsize": outputsize or "full",
+                "extended_hours": "true" if self.settings.extended_hours else "false",
             }
+        if self.settings.entitlement:
+            query["entitlement"] = self.settings.entitlement
         return {**query, "datatype": "json", "apikey": self._key}
 
-    def redacted_url(self, symbol: str) -> str:
+    def redacted_url(self, symbol: str, outputsize: str | None = None) -> str:
         """The request URL with the key masked: safe for messages and logs."""
-        return redact(f"{self.settings.base_url}?{urlencode(self.params(symbol))}", self._key)
+        return redact(f"{self.settings.base_url}?{urlencode(self.params(symbol, outputsize))}", self._key)
 
     def _backoff(self, attempt: int, rate_limited: bool) -> float:
         base = self.limiter.spacing if rate_limited else NETWORK_BACKOFF
         return float(min(base * 2**attempt, MAX_BACKOFF))
 
-    def fetch(self, client: httpx.Client, symbol: str) -> list[Bar]:
+    def fetch(self, client: httpx.Client, symbol: str, outputsize: str | None = None) -> list[Bar]:
         """All bars of one symbol, oldest first (retrying as described in the module docstring)."""
         import httpx
 
@@ -146,7 +154,7 @@ class AlphaVantageSource(Source):
             self.limiter.acquire()
             rate_limited = False
             try:
-                resp = client.get(self.settings.base_url, params=self.params(symbol))
+                resp = client.get(self.settings.base_url, params=self.params(symbol, outputsize))
             except httpx.TransportError as exc:  # timeouts, refused connections, protocol errors
                 problem = f"network error ({type(exc).__name__})"
             else:
@@ -155,7 +163,7 @@ class AlphaVantageSource(Source):
                 elif resp.status_code >= 400:
                     raise SourceError(
                         f"Alpha Vantage answered HTTP {resp.status_code} for {symbol} "
-                        f"({self.redacted_url(symbol)})."
+                        f"({self.redacted_url(symbol, outputsize)})."
                     )
                 else:
                     try:
@@ -184,7 +192,7 @@ class AlphaVantageSource(Source):
             if attempt >= self.settings.max_retries:
                 raise SourceError(
                     f"Alpha Vantage request for {symbol} failed after {attempt + 1} attempt(s): {problem} "
-                    f"({self.redacted_url(symbol)})."
+                    f"({self.redacted_url(symbol, outputsize)})."
                 )
             delay = self._backoff(attempt, rate_limited)
             log.warning("Alpha Vantage %s for %s; retrying in %.0f s", problem, symbol, delay)

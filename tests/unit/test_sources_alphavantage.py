@@ -67,6 +67,7 @@ def test_success_requests_intraday_full_and_parses_bars() -> None:
         "symbol": "IBM",
         "interval": "1min",
         "outputsize": "full",
+        "extended_hours": "true",
         "datatype": "json",
         "apikey": KEY,
     }
