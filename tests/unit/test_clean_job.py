@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from stockpipe.clean.job import run_clean
 from stockpipe.clean.transforms import QUARANTINE_COLUMNS, SILVER_COLUMNS
 from stockpipe.errors import StateFileError, StockpipeError
 from stockpipe.settings import Settings
+from tests.fixtures.spark import SPARK_MODES, spark_in_mode
 from tests.helpers_bronze import bar_json, local_path, ny, write_bronze, write_scenario
+
+
+@pytest.fixture(params=SPARK_MODES)
+def spark(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Every test of this module over a classic and over a Spark Connect session."""
+    yield from spark_in_mode(request)
+
 
 NOW = datetime(2024, 3, 10, tzinfo=UTC)
 
