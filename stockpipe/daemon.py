@@ -109,15 +109,21 @@ def start_lock(state_dir: Path, name: str, timeout: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT run ``stop`` and then exit with 128 + the signal.
+def stop_on_signals(stop: Callable[[], None], exit_code: int | None = None) -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT run ``stop`` and then exit (``exit_code``, else 128 + signal).
 
     For a command that owns child processes: they end with it instead of being orphaned.
+    Signal handlers can only be set in the main thread: elsewhere the block runs unguarded.
     """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handler(signum: int, _frame: object) -> None:
         stop()
-        raise SystemExit(128 + signum)
+        raise SystemExit(128 + signum if exit_code is None else exit_code)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -146,13 +146,15 @@ def spawn_server(
         log_file=str(log_path),
     )
     deadline = time.monotonic() + timeout
-    while not port_answers(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            daemon.terminate(proc.pid, MARKER)
-            what = "exited" if proc.poll() is not None else f"did not start within {timeout:.0f} s"
-            tail = log_tail(log_path)
-            raise StockpipeError(f"The local Spark Connect server {what}. Log: {tail or log_path}")
-        time.sleep(0.1)
+    # a SIGTERM/SIGINT while waiting stops the server this command started (it owns it until ready)
+    with daemon.stop_on_signals(lambda: daemon.terminate(proc.pid, MARKER)):
+        while not port_answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                daemon.terminate(proc.pid, MARKER)
+                what = "exited" if proc.poll() is not None else f"did not start within {timeout:.0f} s"
+                tail = log_tail(log_path)
+                raise StockpipeError(f"The local Spark Connect server {what}. Log: {tail or log_path}")
+            time.sleep(0.1)
     daemon.write_state(state_dir / STATE_FILE, state)
     return state
 

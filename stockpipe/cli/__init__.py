@@ -13,6 +13,7 @@ from stockpipe.cli import (  # noqa: F401  (importing registers the commands)
     dashboard,
     ingest,
     pipeline,
+    spark,
     warehouse,
 )
 from stockpipe.cli.app import app

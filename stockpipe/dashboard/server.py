@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
+from stockpipe.daemon import stop_on_signals
 from stockpipe.settings import Settings
 
 PASSED_GROUPS = ("warehouse", "duckdb", "snowflake", "dashboard")
@@ -82,14 +83,17 @@ def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_dashboard(settings: Settings, host: str, port: int, base_env: Mapping[str, str]) -> int:
-    """Run Streamlit in the foreground until it exits or Ctrl-C; return its exit code."""
+    """Run Streamlit in the foreground until it exits, Ctrl-C or SIGTERM; return its exit code."""
     proc = subprocess.Popen(streamlit_command(host, port), env=child_env(settings, base_env))
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
+
+    def stop() -> None:
         proc.terminate()
         try:
-            return proc.wait(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            return proc.wait()
+            proc.wait()
+
+    # SIGTERM or SIGINT to `stockpipe dashboard` stops Streamlit too (it is not left running)
+    with stop_on_signals(stop, exit_code=0):  # asked to stop: a normal end
+        return proc.wait()

@@ -9,6 +9,7 @@ handling is ``stockpipe.daemon``'s, shared with the Spark Connect server.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
@@ -148,7 +149,9 @@ def spawn_broker(
             log_file=str(log_path),
         )
         try:
-            wait_ready(state.bootstrap, timeout, proc)
+            # a SIGTERM/SIGINT while waiting stops the broker this call started
+            with daemon.stop_on_signals(functools.partial(terminate, proc.pid)):
+                wait_ready(state.bootstrap, timeout, proc)
         except BrokerUnavailableError as exc:
             last_error = exc
             terminate(proc.pid)
