@@ -109,10 +109,9 @@ def start_lock(state_dir: Path, name: str, timeout: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: Callable[[], None], exit_code: int | None = None) -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT run ``stop`` and then exit (``exit_code``, else 128 + signal).
+def on_signals(handle: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT call ``handle(signum)`` (previous handlers restored after).
 
-    For a command that owns child processes: they end with it instead of being orphaned.
     Signal handlers can only be set in the main thread: elsewhere the block runs unguarded.
     """
     import threading
@@ -122,8 +121,7 @@ def stop_on_signals(stop: Callable[[], None], exit_code: int | None = None) -> I
         return
 
     def handler(signum: int, _frame: object) -> None:
-        stop()
-        raise SystemExit(128 + signum if exit_code is None else exit_code)
+        handle(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -131,3 +129,17 @@ def stop_on_signals(stop: Callable[[], None], exit_code: int | None = None) -> I
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def stop_on_signals(stop: Callable[[], None], exit_code: int | None = None) -> Any:
+    """Within the block, SIGTERM and SIGINT run ``stop`` then exit (``exit_code``, else 128 + signal).
+
+    For a command that owns child processes: they end with it instead of being orphaned. ``stop``
+    must not wait on a ``Popen`` the interrupted code is waiting on (its lock is not reentrant).
+    """
+
+    def handle(signum: int) -> None:
+        stop()
+        raise SystemExit(128 + signum if exit_code is None else exit_code)
+
+    return on_signals(handle)
