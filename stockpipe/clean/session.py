@@ -45,6 +45,7 @@ JAVA_HINT = (
 )
 MIN_JAVA = 17
 JIT_OPTION = "-XX:-DontCompileHugeMethods"
+LOCAL_RETRIES = 5  # Connect client retries against the local server (about 3 s in all)
 _VERSION_RE = re.compile(r'version "(?P<v>[^"]+)"')
 
 _lock = threading.Lock()
@@ -224,6 +225,11 @@ def _connect(settings: Settings, url: str) -> SparkSession:
         ) from exc
     apply_job_conf(session)
     if settings.spark.remote is None:
+        # pyspark's default retries ride out 10+ minutes of a remote cluster being unavailable;
+        # a local server that died does not come back by itself: fail within seconds instead
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        session.client.set_retry_policies([DefaultPolicy(max_retries=LOCAL_RETRIES, max_backoff=2000)])
         connect_server.start_heartbeat(settings.state_dir)
     return session
 
