@@ -28,6 +28,15 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
+_URL_SECRET_RE = re.compile(r"(?i)((?:^|[;?&])(?:token|password|secret)=)[^;&]*")
+_URL_USERINFO_RE = re.compile(r"(://)[^/@]+@")
+
+
+def redact_url(url: str) -> str:
+    """A connection URL with its token, password and user info masked (for logs and messages)."""
+    return _URL_USERINFO_RE.sub(r"\1***@", _URL_SECRET_RE.sub(r"\1***", url))
+
+
 class InvalidIdentifierError(ValueError):
     """A database, schema, table or topic name that is not a plain identifier."""
 
@@ -143,6 +152,24 @@ class SparkSettings(BaseModel):
             "or keep it (dim_companies then gets a row with has_reference_data = false)"
         ),
     )
+    remote: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Spark Connect URL sc://host:15002/;token=...;use_ssl=true (a remote cluster, Databricks); "
+            "selects Connect whatever the mode; a secret: masked in `stockpipe config`, never logged"
+        ),
+    )
+    mode: Literal["connect", "classic"] = Field(
+        default="connect",
+        description="connect: a warm local Spark Connect server (or `remote`); classic: in-process session",
+    )
+    keep_warm: bool = Field(
+        default=True, description="leave the local Connect server running for the next command"
+    )
+    idle_timeout_minutes: int = Field(
+        default=30, ge=1, description="the local Connect server stops itself after this long unused"
+    )
+    connect_port: int = Field(default=15002, ge=1, le=65535, description="port of the local Connect server")
 
 
 class DuckDBSettings(BaseModel):
@@ -364,6 +391,8 @@ class Settings(BaseSettings):
         data: dict[str, Any] = self.model_dump(mode="json")
         data["lake"]["effective_root"] = self.lake_root
         data["duckdb"]["effective_path"] = str(self.duckdb_path)
+        if self.spark.remote is not None:
+            data["spark"]["remote"] = redact_url(self.spark.remote.get_secret_value())
         return data
 
 

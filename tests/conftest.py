@@ -30,6 +30,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         if name.startswith("STOCKPIPE_") and not name.startswith("STOCKPIPE_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("STOCKPIPE_CONFIG", str(tmp_path / "no-such-stockpipe.toml"))
+    # The shipped default is a warm local Spark Connect server; a test that runs `stockpipe`
+    # would leave one per data folder. Tests use in-process Spark unless they ask for Connect
+    # (the `spark` fixture's connect mode, tests/fixtures/spark.py).
+    monkeypatch.setenv("STOCKPIPE_SPARK_MODE", "classic")
     return
 
 

@@ -36,6 +36,7 @@ def stockpipe_env(data_dir: Path, **extra: str) -> dict[str, str]:
         STOCKPIPE_KAFKA_PARTITIONS="2",
         STOCKPIPE_SPARK_MASTER="local[2]",
         STOCKPIPE_SPARK_SHUFFLE_PARTITIONS="2",
+        STOCKPIPE_SPARK_MODE="classic",  # in-process Spark: no warm server left behind per test
         COLUMNS="200",
     )
     env.update(extra)

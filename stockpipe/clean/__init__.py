@@ -7,7 +7,7 @@ Modules (pyspark is only imported inside functions, so importing this package st
 * ``transforms`` - pure DataFrame -> DataFrame steps: parse, normalise, validate, split, dedup;
 * ``bronze_reader`` - new bronze files from the manifest minus the ledger, one Spark read;
 * ``job``       - ``run_clean``: the step with its staging, journal and partition swaps;
-* ``commit``, ``state``, ``hadoop_fs`` - the crash-safe commit, ledger/journal, Hadoop FS access;
+* ``commit``, ``state`` - the crash-safe commit, ledger and journal (through ``lake.fs.LakeFS``);
 * ``companies`` - the companies CSV -> ``silver/companies``;
 * ``submit``    - the ``spark-submit`` application file.
 """

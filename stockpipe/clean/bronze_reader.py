@@ -7,31 +7,22 @@ the manifest entry after the data file), otherwise the run stops with ``StateFil
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.contract.layout import BatchId, bronze_dir, bronze_manifest_dir, raw_record_schema, silver_dir
 from stockpipe.errors import StateFileError
+from stockpipe.lake.fs import LakeFS
+from stockpipe.lake.manifest import ENTRY_SUFFIX, ManifestEntry
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 MANIFEST_READERS = 8
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    """The fields of a bronze manifest entry the clean step uses."""
-
-    file: str
-    ingest_date: str
-    records: int
 
 
 @dataclass(frozen=True)
@@ -68,12 +59,14 @@ def new_manifest_entries(
     listing = [
         e
         for e in fs.list(bronze_manifest_dir(paths.root, paths.topic))
-        if e.name.endswith(".json") and not e.name.startswith(".") and e.name[: -len(".json")] not in done
+        if e.name.endswith(ENTRY_SUFFIX)
+        and not e.name.startswith(".")
+        and e.name[: -len(ENTRY_SUFFIX)] not in done
     ]
     entries: list[ManifestEntry] = []
-    # many small reads, each a round trip through the JVM (and the namenode on HDFS): a few in flight
+    # many small reads, each a round trip (to the namenode on HDFS, to S3): a few in flight
     with ThreadPoolExecutor(max_workers=MANIFEST_READERS) as pool:
-        reads = pool.map(lambda e: _read_entry(fs, e.uri, e.name[: -len(".json")]), listing)
+        reads = pool.map(lambda e: _read_entry(fs, e.uri, e.name[: -len(ENTRY_SUFFIX)]), listing)
         for i, entry in enumerate(reads, start=1):
             entries.append(entry)
             if progress:
@@ -91,12 +84,12 @@ def new_manifest_entries(
 
 
 def _read_entry(fs: LakeFS, uri: str, name: str) -> ManifestEntry:
+    """The entry at ``uri`` (the lake's one manifest parser), checked to describe the file ``name``."""
+    entry = ManifestEntry.from_json(fs.read_bytes(uri), uri)
     try:
-        doc = json.loads(fs.read_bytes(uri))
-        entry = ManifestEntry(str(doc["file"]), str(doc["ingest_date"]), int(doc["records"]))
         BatchId.parse(entry.file)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StateFileError(f"The bronze manifest entry {uri} is corrupt ({type(exc).__name__}).") from exc
+    except ValueError as exc:
+        raise StateFileError(f"The bronze manifest entry {uri} is corrupt ({exc}).") from exc
     if entry.file != name or not _DATE_RE.match(entry.ingest_date):
         raise StateFileError(f"The bronze manifest entry {uri} does not describe the file {name}.")
     return entry

@@ -10,6 +10,12 @@ A reader listing the dataset sees the old partition or the new one, never a mix 
 steps 1 and 2 the date is briefly absent). Which steps are done is visible from which of the three
 directories exist, so ``swap_partition`` can be replayed any number of times after a kill.
 
+On S3 (no rename, ``LakeFS.atomic_rename`` False) the swap is a redoable copy instead:
+delete ``final``, copy ``staged`` to ``final``, write the marker ``<staged>.copied``, delete
+``staged``, delete the marker. A replay before the marker copies again from the complete
+``staged``; a replay after it only finishes the deletes. Readers may see a partition partly
+copied during the swap, so on S3 downstream steps read silver only after the clean step ends.
+
 Test-only fault injection: ``STOCKPIPE_FAULT_CLEAN=<point>`` makes the process exit with code 137
 (as if SIGKILLed) at ``after_staging`` (everything staged, no journal yet), ``after_journal``
 (journal written, nothing swapped), ``mid_swap`` (the first partition swapped in, the others not
@@ -22,10 +28,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.clean.state import Journal, delete_journal, load_ledger, save_ledger
+from stockpipe.lake.fs import LakeFS
 
 FAULT_ENV = "STOCKPIPE_FAULT_CLEAN"
+COPIED_SUFFIX = ".copied"
 FAULT_POINTS = ("after_staging", "after_journal", "mid_swap", "before_ledger")
 
 
@@ -37,6 +44,8 @@ def maybe_fault(point: str) -> None:
 
 def swap_partition(fs: LakeFS, *, staged: str, final: str, aside: str) -> bool:
     """Bring ``staged`` in place of ``final`` (idempotent; returns True if anything moved)."""
+    if not fs.atomic_rename:
+        return _swap_by_copy(fs, staged=staged, final=final)
     if not fs.exists(staged):  # step 2 already done: only the old copy may remain
         fs.delete(aside)
         return False
@@ -46,6 +55,21 @@ def swap_partition(fs: LakeFS, *, staged: str, final: str, aside: str) -> bool:
         fs.rename(final, aside)
     fs.rename(staged, final)
     fs.delete(aside)
+    return True
+
+
+def _swap_by_copy(fs: LakeFS, *, staged: str, final: str) -> bool:
+    """``swap_partition`` where rename is copy + delete (S3): redoable from the staged copy."""
+    marker = f"{staged}{COPIED_SUFFIX}"
+    if not fs.exists(staged):
+        fs.delete(marker)
+        return False
+    if not fs.exists(marker):
+        fs.delete(final)
+        fs.copy_tree(staged, final)
+        fs.write_bytes(marker, b"")
+    fs.delete(staged)
+    fs.delete(marker)
     return True
 
 

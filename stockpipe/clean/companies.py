@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stockpipe.clean.commit import swap_partition
-from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.contract.companies import spark_schema
 from stockpipe.contract.layout import silver_dir
 from stockpipe.errors import StockpipeError
+from stockpipe.lake.fs import LakeFS
 from stockpipe.sources.companies import Company, add_command, parse_companies, reference_path
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def write_companies(
     session = spark or get_spark(settings)
     apply_job_conf(session)
     root = lake_uri(settings)
-    fs = LakeFS(session, root)
+    fs = LakeFS(root, settings.lake.storage_options)
     try:
         path = csv_path or packaged_csv()
         if path is None:

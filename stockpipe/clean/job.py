@@ -34,14 +34,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.clean import transforms
-from stockpipe.clean.bronze_reader import LakePaths, ManifestEntry, new_manifest_entries, read_bronze
+from stockpipe.clean.bronze_reader import LakePaths, new_manifest_entries, read_bronze
 from stockpipe.clean.commit import apply_journal, maybe_fault
 from stockpipe.clean.companies import read_companies, sync_companies, write_companies
-from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.clean.rules import ALL_REASONS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
+from stockpipe.lake.fs import LakeFS
+from stockpipe.lake.manifest import ManifestEntry
 from stockpipe.sources.companies import reference_path
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def run_clean(
     session = spark or get_spark(settings)
     apply_job_conf(session)
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
-    fs = LakeFS(session, paths.root)
+    fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
         progress("recover", 0, 1)
         journal = load_journal(fs, paths.state)

@@ -38,12 +38,14 @@ import pyarrow.parquet as pq
 from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths
 from stockpipe.clean.commit import apply_journal, maybe_fault
-from stockpipe.clean.companies import reference_symbols, sync_companies
-from stockpipe.clean.hadoop_fs import LakeFS
+from stockpipe.clean.companies import read_companies, sync_companies
 from stockpipe.clean.job import _write_silver
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
+from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, write_journal
 from stockpipe.contract.layout import silver_dir
+from stockpipe.lake.fs import LakeFS
+from stockpipe.sources.companies import reference_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -281,12 +283,13 @@ def run_replay(
     """Re-run quarantined records through the current rules; see the module docstring."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    companies_csv = settings.companies_file
-    known = reference_symbols(companies_csv) if settings.spark.unknown_symbols == "quarantine" else None
+    companies_csv = reference_path(settings)
+    companies = read_companies(companies_csv)
+    known = frozenset(c.symbol for c in companies) if settings.spark.unknown_symbols == "quarantine" else None
     session = spark or get_spark(settings)
     apply_job_conf(session)
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
-    fs = LakeFS(session, paths.root)
+    fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
         journal = load_journal(fs, paths.state)
         if journal is not None:
@@ -294,7 +297,8 @@ def run_replay(
         fs.delete(paths.staging_root)
         # the reference the rules just used becomes silver/companies too (dim_companies)
         sync_companies(session, fs, paths.root, companies_csv)
-        result = _replay(session, fs, paths, rule, now, known)
+        calendar = session_calendar(session, {c.symbol: c.exchange for c in companies})
+        result = _replay(session, fs, paths, rule, now, known, calendar)
         result.recovered = journal is not None
     finally:
         fs.close()
@@ -309,6 +313,7 @@ def _replay(
     rule: str | None,
     now: datetime,
     known: frozenset[str] | None,
+    calendar: SessionCalendar,
 ) -> ReplayResult:
     from pyspark.sql import functions as F
 
@@ -336,7 +341,7 @@ def _replay(
     staging = f"{paths.staging_root}/{run_id}"
 
     bronze = spark.createDataFrame(_as_bronze(candidates))
-    validated = transforms.clean(bronze, now=now, known_symbols=known).cache()
+    validated = transforms.clean(bronze, now=now, known_symbols=known, calendar=calendar).cache()
     try:
         verdicts = {
             (r["bronze_file"], r["kafka_partition"], r["kafka_offset"]): tuple(r["failed_rules"] or ())

@@ -1,6 +1,14 @@
 """The Spark session factory: one session per process, configured from ``settings.spark``.
 
-The master comes from ``settings.spark.master``: ``local[*]`` (default), ``spark://host:port``
+Which Spark (the same job code runs on each; it uses the DataFrame API only, no JVM handles):
+
+* ``spark.remote`` set (``sc://host:15002/;token=...``): a Spark Connect client to that server
+  (a cluster, Databricks); the URL is a secret and is never logged (``redact_url``);
+* ``spark.mode = connect`` (default): a Connect client to the warm local server
+  (``connect_server.ensure_server`` starts it on demand and it stops itself when idle);
+* ``spark.mode = classic``: an in-process session on ``spark.master``, as below.
+
+For a classic session the master comes from ``settings.spark.master``: ``local[*]`` (default), ``spark://host:port``
 (a standalone cluster), or anything Spark understands (``yarn``, ``k8s://...``), passed through.
 Every session runs in UTC with dynamic partition overwrite; local sessions have the UI off.
 For a cluster, the executors use the driver's Python (``PYSPARK_PYTHON``) so the job's
@@ -22,7 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from stockpipe.clean import connect_server
 from stockpipe.errors import StockpipeError, first_line
+from stockpipe.settings import redact_url
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -35,6 +45,7 @@ JAVA_HINT = (
 )
 MIN_JAVA = 17
 JIT_OPTION = "-XX:-DontCompileHugeMethods"
+LOCAL_RETRIES = 5  # Connect client retries against the local server (about 3 s in all)
 _VERSION_RE = re.compile(r'version "(?P<v>[^"]+)"')
 
 _lock = threading.Lock()
@@ -148,6 +159,21 @@ def apply_job_conf(spark: SparkSession) -> None:
         spark.conf.set(key, value)
 
 
+def connect_url(settings: Settings) -> str | None:
+    """The Spark Connect URL this configuration uses (starting the local server), None for classic."""
+    if settings.spark.remote is not None:
+        return settings.spark.remote.get_secret_value()
+    if settings.spark.mode == "classic":
+        return None
+    return local_server(settings).url
+
+
+def local_server(settings: Settings) -> connect_server.ServerState:
+    """The warm local Spark Connect server, started now if it is not running."""
+    check_java()
+    return connect_server.ensure_server(settings, spark_conf(settings))
+
+
 def get_spark(settings: Settings) -> SparkSession:
     """The process's Spark session, created on first use from ``settings.spark``.
 
@@ -161,6 +187,10 @@ def get_spark(settings: Settings) -> SparkSession:
         if active is not None:
             _session = active
             return active
+        url = connect_url(settings)
+        if url is not None:
+            _session = _connect(settings, url)
+            return _session
         check_java()
         master = settings.spark.master
         if is_local_master(master):
@@ -177,6 +207,31 @@ def get_spark(settings: Settings) -> SparkSession:
             raise StockpipeError(f"Spark could not start on master {master}: {first_line(exc)}.") from exc
         _session.sparkContext.setLogLevel("WARN")
         return _session
+
+
+def _connect(settings: Settings, url: str) -> SparkSession:
+    """A Spark Connect session to ``url`` with the job's SQL options set on it."""
+    from pyspark.sql import SparkSession
+
+    try:
+        session = SparkSession.builder.remote(url).getOrCreate()
+        session.conf.set("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        for key, value in settings.spark.conf.items():
+            if key.startswith("spark.sql."):  # the rest is the server's (set when it starts)
+                session.conf.set(key, value)
+    except Exception as exc:
+        raise StockpipeError(
+            f"Spark Connect at {redact_url(url)} is not reachable: {redact_url(first_line(exc))}."
+        ) from exc
+    apply_job_conf(session)
+    if settings.spark.remote is None:
+        # pyspark's default retries ride out 10+ minutes of a remote cluster being unavailable;
+        # a local server that died does not come back by itself: fail within seconds instead
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        session.client.set_retry_policies([DefaultPolicy(max_retries=LOCAL_RETRIES, max_backoff=2000)])
+        connect_server.start_heartbeat(settings.state_dir)
+    return session
 
 
 def stop_spark() -> None:

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockpipe.clean.hadoop_fs import LakeFS
 from stockpipe.errors import StateFileError
+from stockpipe.lake.fs import LakeFS
 
 LEDGER_RE = re.compile(r"^ledger-(\d{10})\.json$")
 JOURNAL_NAME = "journal.json"

@@ -21,6 +21,10 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def main() -> int:
@@ -37,8 +41,8 @@ def main() -> int:
     spark = active if active is not None else get_spark(settings)
     try:
         result = run_clean(settings, spark=spark)
-        executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
-        master = spark.sparkContext.master
+        master = spark.conf.get("spark.master")
+        executors = _executors(spark)
     except StockpipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -46,6 +50,28 @@ def main() -> int:
         spark.stop()
     print(json.dumps({**asdict(result), "master": master, "executors": executors}, default=str))
     return 0
+
+
+def _executors(spark: SparkSession) -> int:
+    """Executors besides the driver, from the status REST API of the driver's UI (-1: unknown).
+
+    Public API only (no SparkContext handle), so the same job file runs over Spark Connect.
+    """
+    import urllib.request
+
+    ui = spark.conf.get("spark.ui.enabled", "true") == "true"
+    app_id = spark.conf.get("spark.app.id", None)
+    host = spark.conf.get("spark.driver.host", "127.0.0.1")
+    port = spark.conf.get("spark.ui.port", "4040")
+    if not ui or not app_id:
+        return -1
+    url = f"http://{host}:{port}/api/v1/applications/{app_id}/executors"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # the driver's own UI
+            data = json.loads(resp.read())
+    except (OSError, ValueError):
+        return -1
+    return sum(1 for e in data if e.get("id") != "driver")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from stockpipe.cli import (  # noqa: F401  (importing registers the commands)
     live,
     pipeline,
     quarantine,
+    spark,
     warehouse,
 )
 from stockpipe.cli.app import app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,8 @@ import typer
 
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
+from stockpipe.errors import StockpipeError
+from stockpipe.orchestration.pipeline import one_line
 from stockpipe.settings import get_settings
 
 _PHASES: dict[str, str] = {
@@ -25,7 +28,8 @@ _PHASES: dict[str, str] = {
 @app.command("clean")
 def clean_cmd(
     master: Annotated[
-        str | None, typer.Option(help="Spark master (default: settings, local[*]); e.g. spark://host:7077")
+        str | None,
+        typer.Option(help="Spark master for an in-process (classic) session, e.g. spark://host:7077"),
     ] = None,
     companies_csv: Annotated[
         Path | None,
@@ -42,8 +46,9 @@ def clean_cmd(
     from stockpipe.clean.job import run_clean
 
     settings = get_settings()
-    if master:
+    if master:  # a master names a classic session (the Connect server has its own)
         settings.spark.master = master
+        settings.spark.mode = "classic"
     started: dict[str, float] = {}
     with ui.progress() as bar:
         tasks = {}
@@ -56,5 +61,11 @@ def clean_cmd(
             rate = ui.rate_text(done, time.perf_counter() - started[phase], unit) if phase == "clean" else ""
             bar.update(tasks[phase], completed=done, total=max(total, 1), rate=rate)
 
-        result = run_clean(settings, on_progress=on_progress, companies_csv=companies_csv)
+        try:
+            result = run_clean(settings, on_progress=on_progress, companies_csv=companies_csv)
+        except StockpipeError:
+            raise
+        except Exception as exc:  # Spark (classic or Connect) errors: one sentence, trace in the log
+            logging.getLogger(__name__).exception("clean failed")
+            raise StockpipeError(f"The Spark cleaning job failed: {one_line(exc)}") from exc
     ui.console.print(ui.summary_table("clean", result.summary()))

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
+from stockpipe.daemon import on_signals
 from stockpipe.settings import Settings
 
+STOP_GRACE = 10.0  # seconds Streamlit gets to exit after SIGTERM
 PASSED_GROUPS = ("warehouse", "duckdb", "snowflake", "dashboard")
 
 
@@ -82,14 +85,20 @@ def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_dashboard(settings: Settings, host: str, port: int, base_env: Mapping[str, str]) -> int:
-    """Run Streamlit in the foreground until it exits or Ctrl-C; return its exit code."""
+    """Run Streamlit in the foreground until it exits, Ctrl-C or SIGTERM; return its exit code."""
     proc = subprocess.Popen(streamlit_command(host, port), env=child_env(settings, base_env))
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
+    asked: list[float] = []
+
+    def stop(_signum: int) -> None:  # SIGTERM/SIGINT to us: stop Streamlit, never leave it running
+        asked.append(time.monotonic())
         proc.terminate()
-        try:
-            return proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+
+    with on_signals(stop):
+        while True:
+            try:
+                code = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if asked and time.monotonic() - asked[0] > STOP_GRACE:
+                    proc.kill()
+    return 0 if asked else code

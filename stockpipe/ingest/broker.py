@@ -3,16 +3,14 @@
 ``ensure_bootstrap(settings)`` is the one entry point: with ``kafka.bootstrap_servers`` set it
 returns them and starts nothing; otherwise it starts (or reuses) a detached tansu process on
 127.0.0.1, tracked by ``<state_dir>/broker.json``. The broker runs in its own session, so it
-outlives the CLI command that started it; ``stop_broker`` ends it.
+outlives the CLI command that started it; ``stop_broker`` ends it. The process and state-file
+handling is ``stockpipe.daemon``'s, shared with the Spark Connect server.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import functools
 import os
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -21,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stockpipe import daemon
+from stockpipe.daemon import HOST, free_port, log_tail, port_answers, start_lock
 from stockpipe.errors import BrokerUnavailableError, StateFileError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 STATE_FILE = "broker.json"
 LOG_FILE = "broker.log"
 LOCK_FILE = "broker.lock"
-HOST = "127.0.0.1"
+MARKER = "tansu"  # in the broker's command line: a recycled pid is not mistaken for it
 START_TIMEOUT = 20.0
 # Variables tansu reads as defaults for its options: never inherited by accident.
 _TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")
@@ -66,61 +66,18 @@ def tansu_binary() -> str:
         raise BrokerUnavailableError(f"The tansu broker binary could not be found: {exc}") from exc
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_answers(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def pid_alive(pid: int) -> bool:
     """True when ``pid`` is a live (not zombie) tansu process; reaps it if it is our dead child."""
-    import psutil
-
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return "tansu" in " ".join(proc.cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
+    return daemon.pid_alive(pid, MARKER)
 
 
 def read_state(state_dir: Path) -> BrokerState | None:
     """The recorded broker, or None when there is no state file."""
-    path = state_dir / STATE_FILE
-    try:
-        data = json.loads(path.read_text())
-        return BrokerState(**data)
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError) as exc:
-        raise StateFileError(f"The broker state file {path} is corrupt ({exc}); delete it.") from exc
+    return daemon.read_state(state_dir / STATE_FILE, BrokerState, "broker")
 
 
 def _write_state(state_dir: Path, state: BrokerState) -> None:
-    path = state_dir / STATE_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    os.replace(tmp, path)
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return ""
+    daemon.write_state(state_dir / STATE_FILE, state)
 
 
 def wait_ready(
@@ -192,7 +149,9 @@ def spawn_broker(
             log_file=str(log_path),
         )
         try:
-            wait_ready(state.bootstrap, timeout, proc)
+            # a SIGTERM/SIGINT while waiting stops the broker this call started
+            with daemon.stop_on_signals(functools.partial(terminate, proc.pid)):
+                wait_ready(state.bootstrap, timeout, proc)
         except BrokerUnavailableError as exc:
             last_error = exc
             terminate(proc.pid)
@@ -201,27 +160,17 @@ def spawn_broker(
             continue
         _write_state(state_dir, state)
         return state
-    tail = _log_tail(log_path)
+    tail = log_tail(log_path)
     raise BrokerUnavailableError(f"{last_error} Broker log: {tail or log_path}")
 
 
 def terminate(pid: int, grace: float = 5.0) -> None:
     """SIGTERM the broker's process group, SIGKILL it after ``grace`` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return
-            time.sleep(0.05)
+    daemon.terminate(pid, MARKER, grace)
 
 
 def _lock(settings: Settings) -> Any:
-    from filelock import FileLock
-
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(settings.state_dir / LOCK_FILE), timeout=START_TIMEOUT * 2)
+    return start_lock(settings.state_dir, LOCK_FILE, START_TIMEOUT * 2)
 
 
 def _live_state(settings: Settings) -> BrokerState | None:

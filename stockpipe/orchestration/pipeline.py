@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from stockpipe.errors import StepFailedError, StockpipeError
 from stockpipe.ingest.faults import fault_point
-from stockpipe.settings import Settings
+from stockpipe.settings import Settings, redact_url
 from stockpipe.sources.live.registry import POLLING_SOURCES
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def one_line(exc: BaseException) -> str:
     text = lines[0] if lines else ""
     if type(exc).__name__ == "Py4JJavaError" and len(lines) > 1:  # line 1 only names the JVM call
         text = lines[1].lstrip(": ")  # the Java exception, e.g. "...ParentNotDirectoryException: <path>"
+    text = redact_url(text)  # a Spark Connect or database URL may carry a token
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 

@@ -16,7 +16,7 @@ import stockpipe.clean.submit as submit_app
 from stockpipe.clean.job import run_clean
 from stockpipe.clean.transforms import QUARANTINE_COLUMNS
 from stockpipe.settings import Settings
-from tests.fixtures.spark import spark_env, spark_home
+from tests.fixtures.spark import free_port, spark_env, spark_home
 from tests.helpers_bronze import bar_json, ny, write_bronze, write_scenario
 from tests.unit.test_clean_job import silver_dir, silver_rows
 
@@ -74,7 +74,7 @@ def test_standalone_cluster_gives_the_same_silver_as_local(
         "--conf",
         "spark.executor.memory=512m",
         "--conf",
-        "spark.ui.enabled=false",
+        f"spark.ui.port={free_port()}",  # submit.py counts executors through the UI's REST API
         submit_app.__file__,
     ]
     proc = subprocess.run(

@@ -66,6 +66,42 @@ def test_dashboard_command_serves_on_the_given_port_and_stops_on_ctrl_c(tmp_path
     assert str(data / "warehouse.duckdb") in output
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_dashboard_command_alone_stops_its_streamlit_server(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Only `stockpipe dashboard` gets the signal (as from a process manager), not its group."""
+    import psutil
+
+    data = tmp_path / "data"
+    build_gold_warehouse(data / "warehouse.duckdb", GoldSpec(days=2, bars_per_day=10))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
+    env.update({"STOCKPIPE_DATA_DIR": str(data), "STOCKPIPE_CONFIG": str(tmp_path / "none.toml")})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from stockpipe.cli import main; main()", "dashboard", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        children: list[psutil.Process] = []
+        while not children:
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "streamlit did not start in 60 s"
+            children = psutil.Process(proc.pid).children(recursive=True)
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        proc.communicate(timeout=30)
+        _gone, alive = psutil.wait_procs(children, timeout=15)
+        assert alive == [], f"streamlit left running after {sig.name}: {alive}"
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
 def test_dashboard_command_refuses_a_busy_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKPIPE_DATA_DIR", str(tmp_path))
     with socket.socket() as busy:

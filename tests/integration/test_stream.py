@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psutil
 import pytest
 
 from tests.e2e_helpers import DAY, REPO_ROOT, SYMBOLS, gold_snapshot, stockpipe_env, stop_embedded_broker
@@ -81,13 +82,23 @@ def test_sigterm_finishes_the_cycle_and_every_produced_bar_is_in_gold_once(tmp_p
     proc = _start(env, "--speed", "600")  # a 390-minute session takes ~40 s of wall time
     try:
         _wait_for_gold(data_dir / "warehouse.duckdb", proc, minimum=1, timeout=240)
+        # the children it owns: the Spark JVM (classic mode). The embedded broker runs in a session
+        # of its own on purpose (a shared service that outlives the command), so it is left out.
+        children = [
+            c
+            for c in psutil.Process(proc.pid).children(recursive=True)
+            if os.getsid(c.pid) == os.getsid(proc.pid)
+        ]
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=180)
+        _gone, left = psutil.wait_procs(children, timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
         stop_embedded_broker(env)
     assert proc.returncode == 0, out[-3000:]
+    assert children, "the stream owns its Spark driver JVM"
+    assert left == [], f"SIGTERM to `stockpipe stream` left its children running: {left}"
     assert "bars produced" in out
     produced = _produced_bars(data_dir / "lake")
     gold = _gold_bars(data_dir / "warehouse.duckdb")

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from stockpipe.clean.job import run_clean
 from stockpipe.settings import Settings
+from tests.fixtures.spark import SPARK_MODES, spark_in_mode
 from tests.helpers_bronze import bar_json, ny, write_bronze
+
+
+@pytest.fixture(params=SPARK_MODES)
+def spark(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Every test of this module over a classic and over a Spark Connect session."""
+    yield from spark_in_mode(request)
 
 
 def test_a_batch_without_any_bad_record_cleans_and_counts_right(spark: Any, settings: Settings) -> None:

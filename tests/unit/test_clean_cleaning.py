@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,7 +12,15 @@ import pytest
 from stockpipe.clean import transforms
 from stockpipe.clean.rules import RULE_NAMES
 from stockpipe.contract.bar import FIELD_NAMES
+from tests.fixtures.spark import SPARK_MODES, spark_in_mode
 from tests.helpers_bronze import bar_json
+
+
+@pytest.fixture(params=SPARK_MODES)
+def spark(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Every test of this module over a classic and over a Spark Connect session."""
+    yield from spark_in_mode(request)
+
 
 NOW = datetime(2024, 7, 10, tzinfo=UTC)
 RAW_COLUMNS = ["topic", "partition", "offset", "kafka_ts", "key", "value", "ingest_date", "bronze_file"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from stockpipe.clean.job import run_clean
 from stockpipe.clean.transforms import QUARANTINE_COLUMNS, SILVER_COLUMNS
 from stockpipe.errors import StateFileError, StockpipeError
 from stockpipe.settings import Settings
+from tests.fixtures.spark import SPARK_MODES, spark_in_mode
 from tests.helpers_bronze import bar_json, local_path, ny, write_bronze, write_scenario
+
+
+@pytest.fixture(params=SPARK_MODES)
+def spark(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Every test of this module over a classic and over a Spark Connect session."""
+    yield from spark_in_mode(request)
+
 
 NOW = datetime(2024, 3, 10, tzinfo=UTC)
 
@@ -378,7 +387,7 @@ def test_swap_partition_converges_from_every_intermediate_state(
     spark: Any, settings: Settings, state: str
 ) -> None:
     from stockpipe.clean.commit import swap_partition
-    from stockpipe.clean.hadoop_fs import LakeFS
+    from stockpipe.lake.fs import LakeFS
 
     root = local_path(settings.lake_root)
     staged, final, aside = root / "staged" / "p", root / "final" / "p", root / "aside" / "p"
@@ -394,7 +403,7 @@ def test_swap_partition_converges_from_every_intermediate_state(
         for f in aside.iterdir():
             f.unlink()
         aside.rmdir()
-    fs = LakeFS(spark, settings.lake_root)
+    fs = LakeFS(settings.lake_root)
     try:
         uri = settings.lake_root
         for _ in range(2):  # replaying is harmless
@@ -443,3 +452,58 @@ def test_cli_clean_error_is_one_sentence(
     err = capsys.readouterr().err
     assert "ledger-0000000001.json is corrupt" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("state", ["not_started", "partly_copied", "copied", "staged_partly_deleted", "done"])
+def test_swap_by_copy_converges_from_every_intermediate_state(settings: Settings, state: str) -> None:
+    """The S3 swap (no rename: copy, marker, delete) replayed from each point a kill can leave."""
+    from stockpipe.clean.commit import COPIED_SUFFIX, swap_partition
+    from stockpipe.lake.fs import LakeFS
+
+    root = local_path(settings.lake_root)
+    staged, final = root / "staged" / "p", root / "final" / "p"
+    marker = staged.parent / f"p{COPIED_SUFFIX}"
+    staged.mkdir(parents=True)
+    for name in ("a", "b"):
+        (staged / f"{name}.parquet").write_text(f"new {name}")
+    final.mkdir(parents=True)
+    (final / "old.parquet").write_text("old")
+    if state == "partly_copied":
+        (final / "old.parquet").unlink()
+        (final / "a.parquet").write_text("new a")
+    if state in ("copied", "staged_partly_deleted", "done"):
+        (final / "old.parquet").unlink()
+        for f in staged.iterdir():
+            (final / f.name).write_text(f.read_text())
+        marker.write_bytes(b"")
+    if state == "staged_partly_deleted":
+        (staged / "a.parquet").unlink()
+    if state == "done":
+        for f in staged.iterdir():
+            f.unlink()
+        staged.rmdir()
+    fs = LakeFS(settings.lake_root)
+    fs.atomic_rename = False  # as on S3
+    uri = settings.lake_root
+    for _ in range(2):
+        swap_partition(fs, staged=f"{uri}/staged/p", final=f"{uri}/final/p", aside=f"{uri}/aside/p")
+    assert {p.name: p.read_text() for p in final.iterdir()} == {"a.parquet": "new a", "b.parquet": "new b"}
+    assert not staged.exists()
+    assert not marker.exists()
+
+
+def test_lake_fs_rename_refuses_an_existing_target_and_write_atomic_replaces(settings: Settings) -> None:
+    from stockpipe.lake.fs import LakeFS
+
+    fs = LakeFS(settings.lake_root)
+    uri = settings.lake_root
+    fs.write_atomic(f"{uri}/s/x.json", b"1")
+    fs.write_atomic(f"{uri}/s/x.json", b"2")
+    assert fs.read_bytes(f"{uri}/s/x.json") == b"2"
+    assert [e.name for e in fs.list(f"{uri}/s")] == ["x.json"]
+    fs.write_bytes(f"{uri}/s/y.json", b"3")
+    with pytest.raises(OSError, match="target exists"):
+        fs.rename(f"{uri}/s/y.json", f"{uri}/s/x.json")
+    fs.rename(f"{uri}/s", f"{uri}/t/s")
+    assert [e.name for e in fs.list(f"{uri}/t/s")] == ["x.json", "y.json"]
+    assert fs.list(f"{uri}/s") == []

@@ -43,6 +43,7 @@ REQUIRED_SERVICES = {
     "datanode",
     "spark-master",
     "spark-worker",
+    "spark-connect",
     "airflow-api-server",
     "airflow-scheduler",
     "airflow-dag-processor",
@@ -257,6 +258,8 @@ def test_start_up_order(services: dict[str, Any]) -> None:
     assert waits_for("airflow-scheduler", "kafka-init", "service_completed_successfully")
     assert waits_for("airflow-scheduler", "hdfs-init", "service_completed_successfully")
     assert waits_for("airflow-scheduler", "spark-worker", "service_healthy")
+    assert waits_for("spark-connect", "spark-worker", "service_healthy")
+    assert waits_for("airflow-scheduler", "spark-connect", "service_healthy")
 
 
 def test_kafka_runs_in_kraft_mode_without_zookeeper(services: dict[str, Any]) -> None:
@@ -680,3 +683,21 @@ def test_dockerignore_lets_in_everything_the_dockerfile_copies() -> None:
             if "__pycache__" in rel:
                 continue
             assert _in_context(rel), f".dockerignore keeps {rel} (copied by the Dockerfile) out"
+
+
+def test_the_airflow_tasks_use_the_spark_connect_service(services: dict[str, Any]) -> None:
+    connect = services["spark-connect"]
+    argv = [*connect["entrypoint"], *connect["command"]]
+    assert argv[0] == "spark-submit"
+    assert argv[argv.index("--class") + 1] == "org.apache.spark.sql.connect.service.SparkConnectServer"
+    assert argv[argv.index("--master") + 1] == "spark://spark-master:7077"
+    assert argv[-1] == "spark-internal"
+    confs = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--conf")
+    assert confs["spark.connect.grpc.binding.port"] == "15002"
+    assert confs["spark.driver.host"] == connect["hostname"]
+    assert "ports" not in connect, "the Connect endpoint has no authentication: never published"
+    assert "4040" in " ".join(connect["healthcheck"]["test"])
+    env = {k: _defaults(v) for k, v in _env(services["airflow-scheduler"]).items()}
+    assert env["STOCKPIPE_SPARK_REMOTE"] == f"sc://{connect['hostname']}:15002"
+    lake = _defaults(_env(connect)["STOCKPIPE_LAKE_ROOT"])
+    assert lake == "hdfs://namenode:8020/stockpipe"

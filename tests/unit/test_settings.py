@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,26 @@ def test_bad_topic_is_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(kafka={"topic": "stock prices; rm"}, _env_file=None)  # type: ignore[call-arg]
     assert quote_identifier("RAW") == '"RAW"'
+
+
+def test_spark_connect_settings_default_and_remote_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockpipe.settings import SparkSettings, redact_url
+
+    defaults = SparkSettings()
+    assert (defaults.mode, defaults.keep_warm, defaults.idle_timeout_minutes) == ("connect", True, 30)
+    assert defaults.remote is None
+    token = "dapi0123456789secret"
+    monkeypatch.setenv(
+        "STOCKPIPE_SPARK_REMOTE", f"sc://adb-1.azuredatabricks.net:443/;token={token};use_ssl=true"
+    )
+    monkeypatch.setenv("STOCKPIPE_SPARK_MODE", "classic")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.spark.mode == "classic"
+    assert s.spark.remote is not None
+    assert token in s.spark.remote.get_secret_value()
+    shown = json.dumps(s.masked())
+    assert token not in shown
+    assert "sc://adb-1.azuredatabricks.net:443/;token=***;use_ssl=true" in shown
+    assert token not in repr(s)
+    assert token not in str(s.spark)
+    assert redact_url("sc://u:pw@h:1/;password=x") == "sc://***@h:1/;password=***"

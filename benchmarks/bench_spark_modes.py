@@ -1,0 +1,111 @@
+"""Warm Spark Connect vs cold classic Spark: the quick start's second `stockpipe run`, side by side.
+
+For each mode, in a fresh data folder: `stockpipe run` twice on the quick-start input (20
+symbols x 1 day, 7,800 bars), each run a new child process as from a shell. The second run is
+the one measured: with `connect` the local Spark Connect server started by the first run is
+warm; with `classic` each run starts its own JVM (today's behaviour before issue 15). Wall time
+of the whole child process (imports included) and the `Spark_Cleaning_Job` step time.
+
+Usage:  .venv/bin/python benchmarks/bench_spark_modes.py [--runs 2] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._report import write_section
+from stockpipe.daemon import free_port
+
+_CHILD = r"""
+import json, time
+from stockpipe.orchestration.pipeline import RunOptions, run_pipeline
+from stockpipe.settings import Settings
+t0 = time.perf_counter()
+results = run_pipeline(Settings(), RunOptions())
+print("RESULT" + json.dumps({"total": time.perf_counter() - t0,
+      "steps": {r.step: r.seconds for r in results}}))
+"""
+
+
+def run_once(env: dict[str, str]) -> dict[str, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
+    data = json.loads(line[len("RESULT") :])
+    return {"wall": wall, "clean": float(data["steps"]["Spark_Cleaning_Job"])}
+
+
+def bench_mode(mode: str, runs: int, tmp: Path) -> list[dict[str, float]]:
+    data = tmp / mode
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
+    env.update(
+        STOCKPIPE_DATA_DIR=str(data),
+        STOCKPIPE_CONFIG=str(tmp / "none.toml"),
+        STOCKPIPE_SPARK_MODE=mode,
+        STOCKPIPE_SPARK_CONNECT_PORT=str(free_port()),
+    )
+    out = []
+    try:
+        for _ in range(runs):
+            out.append(run_once(env))
+    finally:
+        for cmd in (["spark", "stop"], ["broker", "stop"]):
+            subprocess.run(
+                [sys.executable, "-m", "stockpipe", *cmd], env=env, capture_output=True, check=False
+            )
+    return out
+
+
+def report(results: dict[str, list[dict[str, float]]]) -> str:
+    lines = [
+        "## Warm Spark Connect vs cold classic (quick start, 7,800 bars)",
+        "",
+        "`benchmarks/bench_spark_modes.py`: `stockpipe run` repeated in a fresh data folder per mode;",
+        "run 1 of `connect` includes starting the local Spark Connect server, later runs reuse it.",
+        "",
+        "| mode | run | end to end (s) | Spark_Cleaning_Job (s) |",
+        "|---|---|---|---|",
+    ]
+    for mode, runs in results.items():
+        for i, r in enumerate(runs, start=1):
+            lines.append(f"| {mode} | {i} | {r['wall']:.1f} | {r['clean']:.1f} |")
+    load = os.getloadavg()[0]
+    lines += [
+        "",
+        f"Load average at the end: {load:.1f} on {os.cpu_count()} CPUs (other work shared the machine).",
+        "Goals (issue 15): second run warm <= 10 s end to end, Spark_Cleaning_Job <= 2 s.",
+        "The 500-symbol warm run (`bench_run.py --scales 1` with `STOCKPIPE_SPARK_MODE=connect`), the",
+        "stream cycle (`bench_stream.py`) and the 10M-row clean over Connect were not run with this",
+        "change: the machine was shared with other test runs, which would make them meaningless.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-spark-modes-") as tmp:
+        results = {mode: bench_mode(mode, args.runs, Path(tmp)) for mode in ("classic", "connect")}
+    text = report(results)
+    print(text)
+    if not args.no_write:
+        write_section("spark_modes", text)
+
+
+if __name__ == "__main__":
+    main()
