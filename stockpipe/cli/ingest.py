@@ -10,6 +10,7 @@ import typer
 
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
+from stockpipe.contract.bar import INTERVALS
 from stockpipe.errors import ConfigError, StockpipeError
 from stockpipe.settings import get_settings
 
@@ -180,7 +181,7 @@ def produce_cmd(
     days: int | None = typer.Option(
         None, help="number of calendar days (from --start, or ending at --end/today)"
     ),
-    interval: str = typer.Option("1min", help="bar interval: 1min, 5min, 15min, 30min, 60min, 1day"),
+    interval: str = typer.Option("1min", help=f"bar interval: {', '.join(INTERVALS)}"),
     seed: int = typer.Option(42, help="simulator seed"),
     realtime: bool = typer.Option(False, "--realtime/--backfill", help="pace bars in simulated real time"),
     speed: float = typer.Option(1.0, help="with --realtime: simulated seconds per wall-clock second"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.contract import INTERVALS, dbt_source_columns
+from stockpipe.contract.silver import SILVER_FIELDS
 from stockpipe.warehouse import tables
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -22,17 +23,7 @@ SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
 
 FRESHNESS = {"warn_after": {"count": 24, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
 
-_SILVER_DESCRIPTIONS: dict[str, str] = {
-    "trade_date": "Exchange-local (America/New_York) date of bar_ts; the silver partition",
-    "is_regular_session": "True when 09:30 <= local time < 16:00 on a weekday (daily bars: true)",
-    "kafka_topic": "Lineage: Kafka topic of the record",
-    "kafka_partition": "Lineage: Kafka partition of the record",
-    "kafka_offset": "Lineage: Kafka offset of the record",
-    "kafka_ts": "Lineage: Kafka record timestamp",
-    "ingest_date": "Lineage: bronze partition the record came from",
-    "bronze_file": "Lineage: bronze file name",
-    "loaded_at": "When the warehouse load that wrote this row started (UTC); drives source freshness",
-}
+_LOADED_AT_DESCRIPTION = "When the warehouse load that wrote this row started (UTC); drives source freshness"
 _NOT_NULL = {
     "symbol",
     "interval",
@@ -58,6 +49,8 @@ _COMPANY_DESCRIPTIONS: dict[str, str] = {
 
 
 def _stock_price_columns() -> list[dict[str, Any]]:
+    descriptions = {f.name: f.description for f in SILVER_FIELDS}
+    descriptions["loaded_at"] = _LOADED_AT_DESCRIPTION
     columns: list[dict[str, Any]] = [dict(c) for c in dbt_source_columns()]
     contract_names = {c["name"] for c in columns}
     for f in tables.raw_stock_prices_schema():
@@ -65,7 +58,7 @@ def _stock_price_columns() -> list[dict[str, Any]]:
             columns.append(
                 {
                     "name": f.name,
-                    "description": _SILVER_DESCRIPTIONS[f.name],
+                    "description": descriptions[f.name],
                     "data_type": tables.sql_type(f.type, "snowflake"),
                 }
             )

@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from stockpipe.contract import Bar
-from stockpipe.contract.bar import SCHEMA_VERSION, SYMBOL_RE
+from stockpipe.contract.bar import DAILY_INTERVAL, INTERVAL_MINUTES, SCHEMA_VERSION, SYMBOL_RE
 from stockpipe.errors import ConfigError
 from stockpipe.sources.base import Source, SourceOptions
 from stockpipe.sources.calendar import EXCHANGE_TZ
@@ -40,13 +40,9 @@ from stockpipe.sources.calendar import EXCHANGE_TZ
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
 
+# the contract's interval table; a daily bar spans the whole session (None)
 MINUTES_PER_BAR: dict[str, int | None] = {
-    "1min": 1,
-    "5min": 5,
-    "15min": 15,
-    "30min": 30,
-    "60min": 60,
-    "1day": None,
+    name: None if name == DAILY_INTERVAL else minutes for name, minutes in INTERVAL_MINUTES.items()
 }
 # symbol, then the session's open/high/low/close/volume per bar, as plain lists
 SymbolDay = tuple[str, list[float], list[float], list[float], list[float], list[int]]

@@ -9,8 +9,8 @@ import yaml  # type: ignore[import-untyped,unused-ignore]
 from pydantic import ValidationError
 
 from stockpipe.errors import ConfigError
-from stockpipe.settings import InvalidIdentifierError, Settings, SnowflakeSettings
 from stockpipe.gold import runner as dbt_runner
+from stockpipe.settings import InvalidIdentifierError, Settings, SnowflakeSettings
 from stockpipe.warehouse.snowflake import SnowflakeWarehouse, connect_params
 
 INJECTION = 'x"; drop table y; --'
