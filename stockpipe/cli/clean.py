@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from stockpipe.clean.job import run_clean
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
 from stockpipe.settings import get_settings
@@ -39,11 +40,10 @@ def clean_cmd(
 
     Example:  STOCKPIPE_SPARK_MASTER=spark://127.0.0.1:7077 stockpipe clean
     """
-    from stockpipe.clean.job import run_clean
 
     settings = get_settings()
-    if master:
-        settings.spark.master = master
+    if master:  # a copy: the shared settings object stays as loaded
+        settings = settings.model_copy(update={"spark": settings.spark.model_copy(update={"master": master})})
     started: dict[str, float] = {}
     with ui.progress() as bar:
         tasks = {}

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 from typing import Annotated, Any
 
 import typer
 from rich.progress import TaskID
 
 from stockpipe.cli.app import app
-from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_table
+from stockpipe.cli.ui import console, grid_table, parse_date, progress, rate_text, summary_table
 from stockpipe.errors import StepFailedError
+from stockpipe.ingest.broker import broker_status
+from stockpipe.ingest.lag import consumer_lag
 from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
+from stockpipe.orchestration.status import layer_counts, read_status, write_status
+from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 from stockpipe.settings import get_settings
 
 
@@ -50,13 +53,7 @@ class RichReporter:
         )
 
 
-def _parse_date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 def _summary(results: list[StepResult], settings: Any) -> None:
-    from stockpipe.orchestration.status import layer_counts
-
     console.print(
         grid_table(
             "Steps",
@@ -120,8 +117,8 @@ def run_cmd(
         source=source,
         symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else (),
         n_symbols=n_symbols,
-        start=_parse_date(start),
-        end=_parse_date(end),
+        start=parse_date(start, "--start"),
+        end=parse_date(end, "--end"),
         seed=seed,
         paths=tuple(file or ()),
     )
@@ -140,7 +137,6 @@ def run_cmd(
         console.print(f"[red]stopped after {time.perf_counter() - started:.1f}s[/]")
         raise
     _summary(results, settings)
-    from stockpipe.orchestration.status import write_status
 
     write_status(settings, "run", {"steps": {r.step: r.counts for r in results}})
     console.print(f"[green]pipeline finished in {time.perf_counter() - started:.1f}s[/]")
@@ -152,7 +148,6 @@ def status_cmd() -> None:
 
     Example:  stockpipe status
     """
-    from stockpipe.orchestration.status import layer_counts, read_status
 
     settings = get_settings()
     layers = layer_counts(settings)
@@ -181,9 +176,6 @@ def status_cmd() -> None:
 
 
 def _print_lag(settings: Any) -> None:
-    from stockpipe.ingest.broker import broker_status
-    from stockpipe.ingest.lag import consumer_lag
-
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
         info = broker_status(settings)
@@ -256,13 +248,11 @@ def stream_cmd(
 
     from rich.live import Live
 
-    from stockpipe.orchestration.stream import StreamOptions, StreamRunner
-
     settings = get_settings()
     options = StreamOptions(
         symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else (),
-        start=_parse_date(start),
-        end=_parse_date(end),
+        start=parse_date(start, "--start"),
+        end=parse_date(end, "--end"),
         seed=seed,
         speed=speed or settings.stream.speed,
         cycle_seconds=cycle or settings.stream.cycle_seconds,

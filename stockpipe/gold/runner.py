@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
-from stockpipe.ingest.faults import fault_point
+from stockpipe.faults import fault_point
+from stockpipe.fsutil import atomic_write_text
 from stockpipe.warehouse import tables
+from stockpipe.warehouse.connect import connect_warehouse
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -168,9 +170,7 @@ def write_profiles(settings: Settings) -> Path:
     folder = dbt_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "profiles.yml"
-    tmp = path.with_suffix(".yml.tmp")
-    tmp.write_text(yaml.safe_dump(profile_document(settings), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(profile_document(settings), sort_keys=False))
     return folder
 
 
@@ -332,7 +332,6 @@ def _run(
 
 def _record(settings: Settings, invocation: str, nodes: list[DbtNodeResult]) -> None:
     """Append node results to ``raw.dbt_results`` (best effort is not enough: errors propagate)."""
-    from stockpipe.warehouse.base import connect_warehouse
 
     run_at = datetime.now(UTC)
     rows = [(run_at, invocation, n.unique_id, n.resource_type, n.status, n.message[:4000]) for n in nodes]
@@ -361,7 +360,6 @@ def run_transform(
 
     ``manifest`` (from ``parse_project``) skips the parse; see ``invoke``.
     """
-    from stockpipe.warehouse.base import connect_warehouse
 
     started = time.perf_counter()
     with connect_warehouse(settings) as wh:  # fail early and clearly; an empty warehouse builds empty

@@ -16,6 +16,7 @@ from typing import Any
 
 from stockpipe.contract import INTERVALS, dbt_source_columns
 from stockpipe.contract.silver import SILVER_FIELDS
+from stockpipe.fsutil import atomic_write_text
 from stockpipe.warehouse import tables
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     SOURCES_FILE.parent.mkdir(parents=True, exist_ok=True)
-    SOURCES_FILE.write_text(text, encoding="utf-8")
+    atomic_write_text(SOURCES_FILE, text)
     print(f"wrote {SOURCES_FILE}")
     return 0
 

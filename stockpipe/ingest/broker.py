@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import BrokerUnavailableError, StateFileError
+from stockpipe.fsutil import atomic_write_text
+from stockpipe.ingest.client import admin_config
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -111,9 +113,7 @@ def read_state(state_dir: Path) -> BrokerState | None:
 
 def _write_state(state_dir: Path, state: BrokerState) -> None:
     path = state_dir / STATE_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(asdict(state), indent=2))
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -294,8 +294,6 @@ def broker_status(settings: Settings) -> dict[str, Any]:
 def cluster_id(settings: Settings, *, timeout: float = 10.0) -> str:
     """The Kafka cluster id from the cluster's metadata (part of every batch file name)."""
     from confluent_kafka.admin import AdminClient
-
-    from stockpipe.ingest.client import admin_config
 
     bootstrap = ensure_bootstrap(settings)
     admin = AdminClient(admin_config(settings, bootstrap))

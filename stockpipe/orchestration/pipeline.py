@@ -19,9 +19,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from stockpipe.clean.companies import warn_unknown_symbols
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.session import get_spark
 from stockpipe.errors import StepFailedError, StockpipeError
-from stockpipe.ingest.faults import fault_point
+from stockpipe.faults import fault_point
+from stockpipe.gold.runner import run_quality, run_transform
+from stockpipe.ingest.broker import ensure_bootstrap
+from stockpipe.ingest.consumer import consume_to_spool
+from stockpipe.ingest.producer import produce_bars
+from stockpipe.ingest.topics import ensure_topic
+from stockpipe.lake.bronze import upload_spool
+from stockpipe.orchestration.lock import pipeline_lock
 from stockpipe.settings import Settings
+from stockpipe.sources import SourceOptions
+from stockpipe.sources.calendar import latest_complete_session
+from stockpipe.sources.companies import default_symbols
+from stockpipe.sources.registry import build_source
+from stockpipe.warehouse.loader import run_load
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +93,6 @@ class RunOptions:
         """The explicit range, or the latest complete NYSE session before today."""
         if self.start is not None:
             return self.start, self.end or self.start
-        from stockpipe.sources.calendar import latest_complete_session
 
         day = latest_complete_session(datetime.now(UTC))
         return day, day
@@ -97,8 +111,6 @@ StepFn = Callable[[Settings, RunOptions, Reporter], StepResult]
 
 def resolve_kafka(settings: Settings) -> Settings:
     """Settings with concrete bootstrap servers: the configured cluster, or the embedded broker."""
-    from stockpipe.ingest.broker import ensure_bootstrap
-    from stockpipe.ingest.topics import ensure_topic
 
     servers = ensure_bootstrap(settings)
     resolved = settings.model_copy(
@@ -124,11 +136,6 @@ def _progress(reporter: Reporter, step: str) -> Callable[[int], None]:
 def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Send the source's bars to the topic (idempotent producer)."""
     from pathlib import Path
-
-    from stockpipe.clean.companies import warn_unknown_symbols
-    from stockpipe.ingest.producer import produce_bars
-    from stockpipe.sources import SourceOptions, build_source
-    from stockpipe.sources.companies import default_symbols
 
     step = "Kafka_Producer"
     first, last = options.trading_days()
@@ -166,7 +173,6 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Drain the topic into the spool (files fsynced before offsets are committed)."""
-    from stockpipe.ingest.consumer import consume_to_spool
 
     step = "Kafka_Consumer"
     reporter.start(step, None)
@@ -176,7 +182,6 @@ def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Publish spool files into bronze (atomic, idempotent, manifested)."""
-    from stockpipe.lake.bronze import upload_spool
 
     step = "Upload_to_HDFS"
     reporter.start(step, None)
@@ -193,8 +198,6 @@ def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Bronze -> silver with validation, quarantine and deduplication."""
-    from stockpipe.clean.job import run_clean
-    from stockpipe.clean.session import get_spark
 
     step = "Spark_Cleaning_Job"
     reporter.start(step, None)
@@ -219,7 +222,6 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Silver -> the warehouse's raw schema, changed partitions only, one transaction."""
-    from stockpipe.warehouse.loader import run_load
 
     step = "Upload_to_Snowflake"
     reporter.start(step, None)
@@ -238,8 +240,6 @@ def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 
 def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) -> StepResult:
-    from stockpipe.gold.runner import run_quality, run_transform
-
     reporter.start(step, None)
 
     def progress(p: Any) -> None:
@@ -310,7 +310,6 @@ def run_pipeline(
     steps: tuple[str, ...] = STEP_NAMES,
 ) -> list[StepResult]:
     """Run the steps in the seed's order under the data folder's lock; stop at the first failure."""
-    from stockpipe.orchestration.lock import pipeline_lock
 
     with pipeline_lock(settings):
         return [run_step(name, settings, options, reporter) for name in steps]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from stockpipe.errors import ConfigError
+from stockpipe.sources import alphavantage_json, tabular
 from stockpipe.sources.base import Source, SourceOptions
 from stockpipe.sources.errors import ReplayParseError
 
@@ -56,7 +57,6 @@ def _kind(path: Path) -> str:
 
 def read_alphavantage_json(path: Path, text: str, produced_at: Callable[[], datetime]) -> list[Bar]:
     """Bars of a saved Alpha Vantage reply; an error reply or bad entry -> ``ReplayParseError``."""
-    from stockpipe.sources import alphavantage_json
 
     file = str(path)
     try:
@@ -104,7 +104,6 @@ class ReplaySource(Source):
                     raise
                 sink(err)
                 return []
-        from stockpipe.sources import tabular
 
         common: dict[str, Any] = dict(
             column_map=dict(opts.column_map),

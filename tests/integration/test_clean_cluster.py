@@ -18,9 +18,9 @@ from stockpipe.clean.transforms import QUARANTINE_COLUMNS
 from stockpipe.settings import Settings
 from tests.fixtures.spark import spark_env, spark_home
 from tests.helpers_bronze import bar_json, ny, write_bronze, write_scenario
-from tests.unit.test_transform_job import silver_dir, silver_rows
+from tests.unit.test_clean_job import silver_dir, silver_rows
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
 
 
 def make_settings(tmp_path: Path, name: str) -> Settings:

@@ -125,7 +125,6 @@ def test_interval_table_is_the_one_every_source_uses() -> None:
     assert set(alphavantage_json._INTERVALS.values()) == set(INTERVALS)
 
 
-@pytest.mark.spark
 @pytest.mark.integration
 def test_spark_reads_the_test_writers_silver_with_the_contract_schema(
     spark: typing.Any, tmp_path: Path
