@@ -13,7 +13,14 @@ from stockpipe.cli.ui import console, grid_table, parse_date, progress, rate_tex
 from stockpipe.errors import StepFailedError
 from stockpipe.ingest.broker import broker_status
 from stockpipe.ingest.lag import consumer_lag
-from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
+from stockpipe.orchestration.pipeline import (
+    BUILD_MODELS,
+    QUALITY_MODELS_TEST,
+    STEP_NAMES,
+    RunOptions,
+    StepResult,
+    run_pipeline,
+)
 from stockpipe.orchestration.status import layer_counts, read_status, write_status
 from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 from stockpipe.settings import get_settings
@@ -74,7 +81,7 @@ def _summary(results: list[StepResult], settings: Any) -> None:
     ]
     rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
     by_step = {r.step: r for r in results}
-    for step in ("build_Models", "quality_Models_test"):
+    for step in (BUILD_MODELS, QUALITY_MODELS_TEST):
         if step in by_step:
             rows.append((f"dbt {step}: passed", by_step[step].counts.get("passed", 0)))
     where = (
@@ -93,7 +100,16 @@ def _summary(results: list[StepResult], settings: Any) -> None:
     console.print(summary_table("stockpipe run", rows))
 
 
-@app.command("run")
+RUN_HELP = f"""Run the whole pipeline: the seed's seven steps, in order, on the configured engines.
+
+{" >> ".join(STEP_NAMES)}. With no Kafka configured it starts the embedded broker. \
+Exits non-zero at the first failed step, naming it.
+
+Example:  stockpipe run --symbols AAPL,MSFT,NVDA --start 2024-03-04 --end 2024-03-08
+"""
+
+
+@app.command("run", help=RUN_HELP)
 def run_cmd(
     source: Annotated[str, typer.Option(help="simulator | replay | alphavantage")] = "simulator",
     symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
@@ -104,14 +120,7 @@ def run_cmd(
     file: Annotated[list[str] | None, typer.Option(help="replay: input file (repeatable)")] = None,
     steps: Annotated[str | None, typer.Option(help="comma-separated subset of the seven step ids")] = None,
 ) -> None:
-    """Run the whole pipeline: the seed's seven steps, in order, on the configured engines.
-
-    Kafka_Producer >> Kafka_Consumer >> Upload_to_HDFS >> Spark_Cleaning_Job >>
-    Upload_to_Snowflake >> build_Models >> quality_Models_test. With no Kafka configured it
-    starts the embedded broker. Exits non-zero at the first failed step, naming it.
-
-    Example:  stockpipe run --symbols AAPL,MSFT,NVDA --start 2024-03-04 --end 2024-03-08
-    """
+    """Run the whole pipeline (help text: ``RUN_HELP``, built from the step ids)."""
     settings = get_settings()
     options = RunOptions(
         source=source,

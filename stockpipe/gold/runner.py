@@ -1,6 +1,6 @@
 """Run the dbt project (``dbt/``) in-process through ``dbt.cli.main.dbtRunner``.
 
-Two steps, matching the seed's DAG (``build_Models`` then ``quality_Models_test``):
+Two steps, matching the seed's two dbt steps (build the models, then test them):
 
 - ``run_transform`` = ``dbt build --exclude-resource-type test``: seeds, models and snapshots in
   dependency order (incremental ``fact_stock`` included), no data tests.

@@ -1,13 +1,11 @@
-"""The seven steps of the seed's DAG as ordinary functions, in one place.
-
-``Kafka_Producer >> Kafka_Consumer >> Upload_to_HDFS >> Spark_Cleaning_Job >>
-Upload_to_Snowflake >> build_Models >> quality_Models_test``
+"""The seven steps of the seed's DAG as ordinary functions, in one place; the step ids are
+defined here (``STEP_NAMES``, in order) and every other module takes them from here.
 
 The CLI (``stockpipe run``), the streaming loop and the Airflow DAG all call these; no logic
 lives only in one of them. Each step takes the settings and the run options and returns a
 ``StepResult``; a step that fails raises ``StepFailedError`` naming itself and the cause.
-Stage libraries are imported inside the steps, so importing this module is cheap (the DAG
-file imports it at parse time).
+Heavy libraries (Spark, dbt, Kafka client) are imported only inside the stage functions, so
+importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -40,14 +38,22 @@ from stockpipe.warehouse.loader import run_load
 
 log = logging.getLogger(__name__)
 
+# The seven step ids of the seed's DAG, spelled here once (and in dags/stock_pipeline.py).
+KAFKA_PRODUCER = "Kafka_Producer"
+KAFKA_CONSUMER = "Kafka_Consumer"
+UPLOAD_TO_HDFS = "Upload_to_HDFS"
+SPARK_CLEANING_JOB = "Spark_Cleaning_Job"
+UPLOAD_TO_SNOWFLAKE = "Upload_to_Snowflake"
+BUILD_MODELS = "build_Models"
+QUALITY_MODELS_TEST = "quality_Models_test"
 STEP_NAMES: tuple[str, ...] = (
-    "Kafka_Producer",
-    "Kafka_Consumer",
-    "Upload_to_HDFS",
-    "Spark_Cleaning_Job",
-    "Upload_to_Snowflake",
-    "build_Models",
-    "quality_Models_test",
+    KAFKA_PRODUCER,
+    KAFKA_CONSUMER,
+    UPLOAD_TO_HDFS,
+    SPARK_CLEANING_JOB,
+    UPLOAD_TO_SNOWFLAKE,
+    BUILD_MODELS,
+    QUALITY_MODELS_TEST,
 )
 
 
@@ -137,7 +143,7 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     """Send the source's bars to the topic (idempotent producer)."""
     from pathlib import Path
 
-    step = "Kafka_Producer"
+    step = KAFKA_PRODUCER
     first, last = options.trading_days()
     symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
     warn_unknown_symbols(settings, symbols)
@@ -174,7 +180,7 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
 def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Drain the topic into the spool (files fsynced before offsets are committed)."""
 
-    step = "Kafka_Consumer"
+    step = KAFKA_CONSUMER
     reporter.start(step, None)
     result = consume_to_spool(settings, on_progress=_progress(reporter, step))
     return StepResult(step, counts={"records": result.records, "files": result.files})
@@ -183,7 +189,7 @@ def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) 
 def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Publish spool files into bronze (atomic, idempotent, manifested)."""
 
-    step = "Upload_to_HDFS"
+    step = UPLOAD_TO_HDFS
     reporter.start(step, None)
     result = upload_spool(settings, on_progress=_progress(reporter, step))
     return StepResult(
@@ -199,7 +205,7 @@ def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) 
 def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Bronze -> silver with validation, quarantine and deduplication."""
 
-    step = "Spark_Cleaning_Job"
+    step = SPARK_CLEANING_JOB
     reporter.start(step, None)
     spark = get_spark(settings)
     result = run_clean(
@@ -223,7 +229,7 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
 def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Silver -> the warehouse's raw schema, changed partitions only, one transaction."""
 
-    step = "Upload_to_Snowflake"
+    step = UPLOAD_TO_SNOWFLAKE
     reporter.start(step, None)
     result = run_load(
         settings,
@@ -255,24 +261,24 @@ def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) 
 
 def build_models(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """dbt: build the gold models (staging, dims, fact, marts)."""
-    return _dbt_step("build_Models", settings, reporter, quality=False)
+    return _dbt_step(BUILD_MODELS, settings, reporter, quality=False)
 
 
 def quality_models_test(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """dbt: run the data tests and source freshness."""
-    return _dbt_step("quality_Models_test", settings, reporter, quality=True)
+    return _dbt_step(QUALITY_MODELS_TEST, settings, reporter, quality=True)
 
 
 STEPS: dict[str, StepFn] = {
-    "Kafka_Producer": kafka_producer,
-    "Kafka_Consumer": kafka_consumer,
-    "Upload_to_HDFS": upload_to_lake,
-    "Spark_Cleaning_Job": spark_cleaning,
-    "Upload_to_Snowflake": load_warehouse,
-    "build_Models": build_models,
-    "quality_Models_test": quality_models_test,
+    KAFKA_PRODUCER: kafka_producer,
+    KAFKA_CONSUMER: kafka_consumer,
+    UPLOAD_TO_HDFS: upload_to_lake,
+    SPARK_CLEANING_JOB: spark_cleaning,
+    UPLOAD_TO_SNOWFLAKE: load_warehouse,
+    BUILD_MODELS: build_models,
+    QUALITY_MODELS_TEST: quality_models_test,
 }
-KAFKA_STEPS = frozenset({"Kafka_Producer", "Kafka_Consumer"})
+KAFKA_STEPS = frozenset({KAFKA_PRODUCER, KAFKA_CONSUMER})
 
 
 def run_step(
