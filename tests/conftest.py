@@ -20,7 +20,18 @@ pytest_plugins = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# fixtures that start a JVM (a SparkSession, a Spark cluster, or a `stockpipe run` that cleans)
+SPARK_FIXTURES = frozenset(
+    {"spark", "spark_cluster", "embedded_run", "bad_input_run", "kill_chain", "error_chain"}
+)
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``spark`` every test whose fixtures start a JVM (``pytest -m "not spark"`` skips them)."""
+    for item in items:
+        if SPARK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.spark)
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,10 @@ def stockpipe_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 900, **popen: Any
+) -> subprocess.CompletedProcess[str]:
+    """``stockpipe <args>`` as a user runs it; ``popen`` goes to ``subprocess.run`` (e.g. ``preexec_fn``)."""
     return subprocess.run(
         [sys.executable, "-m", "stockpipe", *args],
         env=env,
@@ -51,6 +54,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 900) -> subpr
         capture_output=True,
         text=True,
         timeout=timeout,
+        **popen,
     )
 
 

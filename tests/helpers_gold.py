@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from stockpipe.warehouse import tables
 from tests.helpers_silver import trading_days
 
 EXCHANGE_TZ = "America/New_York"
@@ -44,21 +45,19 @@ class GoldSpec:
     with_freshness: bool = False
 
 
+def _raw_columns(table: str) -> str:
+    """A raw table's columns as DDL, from the warehouse's Arrow schema (itself from the contract)."""
+    return ", ".join(f"{f.name} {tables.sql_type(f.type, 'duckdb')}" for f in tables.RAW_TABLES[table]())
+
+
 DDL = {
-    "raw.stock_prices": """symbol varchar, interval varchar, bar_ts timestamptz, open double,
-        high double, low double, close double, volume bigint, source varchar,
-        produced_at timestamptz, schema_version integer, trade_date date,
-        is_regular_session boolean, kafka_topic varchar, kafka_partition integer,
-        kafka_offset bigint, kafka_ts timestamptz, ingest_date date, bronze_file varchar,
-        loaded_at timestamptz""",
+    "raw.stock_prices": _raw_columns(tables.STOCK_PRICES),
     "raw.companies": """symbol varchar, asset_type varchar, name varchar, description varchar,
         exchange varchar, sector varchar, industry varchar""",
-    "raw.quarantine_summary": "ingest_date date, rule varchar, records bigint",
-    "raw.load_history": "loaded_at timestamptz, table_name varchar, partition_key varchar, rows bigint",
-    "raw.dbt_results": """run_at timestamptz, invocation varchar, node varchar,
-        resource_type varchar, status varchar, message varchar""",
-    "raw.freshness": """cycle_at timestamptz, bars bigint, p50_seconds double,
-        p95_seconds double, max_seconds double""",
+    "raw.quarantine_summary": _raw_columns(tables.QUARANTINE_SUMMARY),
+    "raw.load_history": _raw_columns(tables.LOAD_HISTORY),
+    "raw.dbt_results": _raw_columns(tables.DBT_RESULTS),
+    "raw.freshness": _raw_columns(tables.FRESHNESS),
     "gold.dim_companies": """symbol varchar, asset_type varchar, name varchar, sector varchar,
         industry varchar, description varchar, exchange varchar, has_reference_data boolean""",
     "gold.dim_date": """date_key varchar, date timestamp, bar_ts timestamptz, trade_date date,

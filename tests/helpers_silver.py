@@ -3,8 +3,9 @@
 Stages downstream of Spark (warehouse, dashboard, pipeline tests) use this instead of running
 the cleaning job. Files are laid out the way Spark writes them: hive partition folders
 (``trade_date=YYYY-MM-DD``), the partition column kept in the path only, ``part-…`` file names
-that change on every rewrite, and a ``_SUCCESS`` marker. The schema here is written out on
-purpose (not imported from stockpipe) so tests compare stockpipe against the contract.
+that change on every rewrite, and a ``_SUCCESS`` marker. The schemas come from the silver
+contract (``stockpipe.contract.silver``); tests/unit/test_contract_silver.py holds every other
+derivation of it against the contract.
 
     ds = write_silver(tmp_path / "lake")                 # 3 symbols x 3 days x 30 bars (+2 pre-market)
     settings = Settings(data_dir=..., lake={"root": ds.lake_uri})
@@ -25,53 +26,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-NEW_YORK = ZoneInfo("America/New_York")
-INTERVAL_MINUTES = {"1min": 1, "5min": 5, "15min": 15, "30min": 30, "60min": 60, "1day": 1440}
-TOPIC = "stock-prices"
-UTC_US = pa.timestamp("us", tz="UTC")
+from stockpipe.contract import silver
+from stockpipe.contract.bar import INTERVAL_MINUTES
 
-STOCK_PRICES_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("interval", pa.string()),
-        ("bar_ts", UTC_US),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.int64()),
-        ("source", pa.string()),
-        ("produced_at", UTC_US),
-        ("schema_version", pa.int32()),
-        ("trade_date", pa.date32()),
-        ("is_regular_session", pa.bool_()),
-        ("kafka_topic", pa.string()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-        ("kafka_ts", UTC_US),
-        ("ingest_date", pa.date32()),
-        ("bronze_file", pa.string()),
-    ]
-)
+NEW_YORK = ZoneInfo("America/New_York")
+TOPIC = "stock-prices"
+
+STOCK_PRICES_SCHEMA = silver.silver_schema()
 COMPANIES_SCHEMA = pa.schema(
     [
         (n, pa.string())
         for n in ("symbol", "asset_type", "name", "description", "exchange", "sector", "industry")
     ]
 )
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("kafka_topic", pa.string()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-        ("kafka_ts", UTC_US),
-        ("key", pa.string()),
-        ("raw_payload", pa.string()),
-        ("failed_rules", pa.list_(pa.string())),
-        ("bronze_file", pa.string()),
-        ("quarantined_at", UTC_US),
-    ]
-)
+# the quarantine files: the partition column ingest_date lives in the folder name
+QUARANTINE_SCHEMA = silver.without_partition(silver.quarantine_schema(), silver.QUARANTINE_PARTITION)
 
 COMPANY_INFO: dict[str, tuple[str, str, str, str]] = {
     # symbol: (name, exchange, sector, industry)

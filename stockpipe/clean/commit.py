@@ -25,21 +25,20 @@ in place, ledger not yet updated).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from stockpipe.clean.state import Journal, delete_journal, load_ledger, save_ledger
+from stockpipe.faults import fault_at
 from stockpipe.lake.fs import LakeFS
 
-FAULT_ENV = "STOCKPIPE_FAULT_CLEAN"
+FAULT_GROUP = "CLEAN"  # STOCKPIPE_FAULT_CLEAN=<point>
 COPIED_SUFFIX = ".copied"
 FAULT_POINTS = ("after_staging", "after_journal", "mid_swap", "before_ledger")
 
 
 def maybe_fault(point: str) -> None:
-    """Die like a SIGKILL at ``point`` when the test-only fault variable names it."""
-    if os.environ.get(FAULT_ENV) == point:
-        os._exit(137)
+    """Die like a SIGKILL at ``point`` when ``STOCKPIPE_FAULT_CLEAN`` names it (test hook)."""
+    fault_at(FAULT_GROUP, point)
 
 
 def swap_partition(fs: LakeFS, *, staged: str, final: str, aside: str) -> bool:

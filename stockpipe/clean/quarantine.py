@@ -31,10 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths
 from stockpipe.clean.commit import apply_journal, maybe_fault
@@ -48,6 +44,7 @@ from stockpipe.lake.fs import LakeFS
 from stockpipe.sources.companies import reference_path
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import SparkSession
 
     from stockpipe.settings import Settings
@@ -59,6 +56,8 @@ RECORD_KEY = ("bronze_file", "kafka_partition", "kafka_offset")  # one Kafka rec
 
 def quarantine_file_schema() -> pa.Schema:
     """Every column any quarantine file may have (``ingest_date`` is in the path)."""
+    import pyarrow as pa
+
     utc = pa.timestamp("us", tz="UTC")
     return pa.schema(
         [
@@ -80,6 +79,8 @@ def quarantine_file_schema() -> pa.Schema:
 
 def conform(table: pa.Table) -> pa.Table:
     """A quarantine file's table with every column of ``quarantine_file_schema`` (missing: null)."""
+    import pyarrow as pa
+
     schema = quarantine_file_schema()
     columns = []
     for f in schema:
@@ -150,11 +151,16 @@ def summarise(table: pa.Table, *, rule: str | None = None, limit: int = 5) -> Qu
 
 
 def _has_rule(table: pa.Table, rule: str) -> pa.Array:
+    import pyarrow as pa
+
     return pa.array([rule in (rules or ()) for rules in table["failed_rules"].to_pylist()], pa.bool_())
 
 
 def read_quarantine(settings: Settings) -> pa.Table:
     """Every quarantine row of the lake (pyarrow through the lake filesystem), with ``ingest_date``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from stockpipe.lake.fs import filesystem
 
     fs, root = filesystem(settings)
@@ -226,6 +232,8 @@ class _QFile:
 
 
 def _quarantine_files(fs: LakeFS, paths: LakePaths) -> list[_QFile]:
+    import pyarrow.parquet as pq
+
     out: list[_QFile] = []
     if not fs.exists(paths.quarantine):
         return out
@@ -241,6 +249,8 @@ def _quarantine_files(fs: LakeFS, paths: LakePaths) -> list[_QFile]:
 
 def _replayable(table: pa.Table, rule: str | None) -> pa.Array:
     """Rows that came from Kafka (re-parseable) and, with ``rule``, failed it."""
+    import pyarrow.compute as pc
+
     mask = pc.is_valid(table["kafka_offset"])
     if rule is not None:
         mask = pc.and_(mask, _has_rule(table, rule))
@@ -249,6 +259,9 @@ def _replayable(table: pa.Table, rule: str | None) -> pa.Array:
 
 def _as_bronze(candidates: pa.Table) -> pa.Table:
     """Quarantine rows back in the bronze record shape the cleaning transforms read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     return pa.table(
         {
             "topic": candidates["kafka_topic"],
@@ -264,10 +277,14 @@ def _as_bronze(candidates: pa.Table) -> pa.Table:
 
 
 def _dates(folder: str, n: int) -> pa.Array:
+    import pyarrow as pa
+
     return pa.array([date.fromisoformat(folder.split("=", 1)[1])] * n, pa.date32())
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq
+
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -315,6 +332,8 @@ def _replay(
     known: frozenset[str] | None,
     calendar: SessionCalendar,
 ) -> ReplayResult:
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     files = _quarantine_files(fs, paths)
@@ -396,6 +415,8 @@ def _rewrite(
     table: pa.Table, mask: pa.Array, verdicts: dict[tuple[Any, ...], tuple[str, ...]]
 ) -> tuple[pa.Table, bool]:
     """The file's rows minus the admitted records, still-failing ones with their current rules."""
+    import pyarrow as pa
+
     rows = table.to_pylist()
     picked = mask.to_pylist()
     keep, changed = [], False

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.session import get_spark
+from stockpipe.errors import StockpipeError
+from stockpipe.settings import get_settings
+
 
 def main() -> int:
     """Build settings from the environment, run ``run_clean`` on the active session, print JSON."""
     from pyspark.sql import SparkSession
-
-    from stockpipe.clean.job import run_clean
-    from stockpipe.clean.session import get_spark
-    from stockpipe.errors import StockpipeError
-    from stockpipe.settings import get_settings
 
     settings = get_settings()
     active = SparkSession.getActiveSession()

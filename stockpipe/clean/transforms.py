@@ -23,81 +23,33 @@ from typing import TYPE_CHECKING
 
 from stockpipe.clean.rules import RULES, Rule, unknown_symbol_rule, violations
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
-from stockpipe.contract.bar import BAR_FIELDS, FIELD_NAMES, spark_schema
+from stockpipe.contract import silver
+from stockpipe.contract.bar import BAR_FIELDS, DAILY_INTERVAL, FIELD_NAMES, spark_schema
 from stockpipe.contract.companies import DEFAULT_EXCHANGE
+from stockpipe.contract.silver import QUARANTINE_COLUMNS, SILVER_COLUMNS, to_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
 EXCHANGE_TZ = "America/New_York"  # the zone of a symbol the calendar does not list (XNYS)
-DAILY_INTERVAL = "1day"
 TIMESTAMP_FIELDS: tuple[str, ...] = tuple(f.name for f in BAR_FIELDS if f.type == "timestamp")
 # ISO-8601 date-time with an offset or Z (fraction optional): checked by regex, then Spark's own
 # fast string->timestamp cast does the conversion (far cheaper than a DateTimeFormatter per row).
 ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
 EPOCH_PATTERN = r"^\d{1,15}$"
 EPOCH_SECONDS_MAX_DIGITS = 11  # < 10^11: seconds; 12+ digits: milliseconds
-LINEAGE_COLUMNS: tuple[str, ...] = (
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_ts",
-    "ingest_date",
-    "bronze_file",
-)
-SILVER_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "trade_date", "is_regular_session", *LINEAGE_COLUMNS)
-QUARANTINE_COLUMNS: tuple[str, ...] = (
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_ts",
-    "key",
-    "raw_payload",
-    "failed_rules",
-    "bronze_file",
-    "quarantined_at",
-    "ingest_date",
-)
 DEDUP_KEY: tuple[str, ...] = ("symbol", "interval", "bar_ts")
 
 
 def silver_schema() -> StructType:
-    """Spark schema of a silver ``stock_prices`` row (``trade_date`` included)."""
-    from pyspark.sql import types as T
-
-    bar = spark_schema(timestamps_as_string=False)
-    extra = [
-        T.StructField("trade_date", T.DateType()),
-        T.StructField("is_regular_session", T.BooleanType()),
-        T.StructField("kafka_topic", T.StringType()),
-        T.StructField("kafka_partition", T.IntegerType()),
-        T.StructField("kafka_offset", T.LongType()),
-        T.StructField("kafka_ts", T.TimestampType()),
-        T.StructField("ingest_date", T.DateType()),
-        T.StructField("bronze_file", T.StringType()),
-    ]
-    return T.StructType([*bar.fields, *extra])
+    """Spark schema of a silver ``stock_prices`` row (``trade_date`` included), from the contract."""
+    return to_spark(silver.silver_schema())
 
 
 def quarantine_schema() -> StructType:
-    """Spark schema of a silver ``quarantine`` row (``ingest_date`` included)."""
-    from pyspark.sql import types as T
-
-    return T.StructType(
-        [
-            T.StructField("kafka_topic", T.StringType()),
-            T.StructField("kafka_partition", T.IntegerType()),
-            T.StructField("kafka_offset", T.LongType()),
-            T.StructField("kafka_ts", T.TimestampType()),
-            T.StructField("key", T.StringType()),
-            T.StructField("raw_payload", T.StringType()),
-            T.StructField("failed_rules", T.ArrayType(T.StringType())),
-            T.StructField("bronze_file", T.StringType()),
-            T.StructField("quarantined_at", T.TimestampType()),
-            T.StructField("ingest_date", T.DateType()),
-        ]
-    )
+    """Spark schema of a silver ``quarantine`` row (``ingest_date`` included), from the contract."""
+    return to_spark(silver.quarantine_schema())
 
 
 def parse_raw(raw: DataFrame) -> DataFrame:

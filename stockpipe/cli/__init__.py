@@ -22,6 +22,7 @@ from stockpipe.cli import (  # noqa: F401  (importing registers the commands)
 from stockpipe.cli.app import app
 from stockpipe.cli.ui import err_console
 from stockpipe.errors import StockpipeError
+from stockpipe.settings import get_settings
 
 __all__ = ["app", "main"]
 
@@ -60,8 +61,6 @@ def _configure_logging() -> None:
     terminal.setFormatter(_NoTraceback("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(terminal)
     try:
-        from stockpipe.settings import get_settings
-
         logs = get_settings().state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         file = _StateLog(logs / "stockpipe.log", encoding="utf-8")

@@ -4,7 +4,10 @@ import typer
 
 app = typer.Typer(
     name="stockpipe",
-    help="End-to-end stock-market pipeline: Kafka -> bronze -> Spark silver -> warehouse -> dbt gold.",
+    help=(
+        "End-to-end stock-market pipeline: Kafka -> bronze -> Spark silver -> warehouse -> dbt gold."
+        "\n\nExample:  stockpipe run   (the whole pipeline on the embedded default)"
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,

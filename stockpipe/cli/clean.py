@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from stockpipe.clean.job import run_clean
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
 from stockpipe.errors import StockpipeError
@@ -43,12 +44,11 @@ def clean_cmd(
 
     Example:  STOCKPIPE_SPARK_MASTER=spark://127.0.0.1:7077 stockpipe clean
     """
-    from stockpipe.clean.job import run_clean
 
     settings = get_settings()
-    if master:  # a master names a classic session (the Connect server has its own)
-        settings.spark.master = master
-        settings.spark.mode = "classic"
+    if master:  # a master names a classic session (the Connect server has its own); a copy, not a mutation
+        spark = settings.spark.model_copy(update={"master": master, "mode": "classic"})
+        settings = settings.model_copy(update={"spark": spark})
     started: dict[str, float] = {}
     with ui.progress() as bar:
         tasks = {}

@@ -16,6 +16,9 @@ import typer
 
 from stockpipe.cli.app import app
 from stockpipe.cli.ui import console, grid_table, summary_table
+from stockpipe.dashboard.export import export_gold
+from stockpipe.dashboard.report import build_report
+from stockpipe.dashboard.server import run_dashboard
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings, get_settings
 
@@ -67,7 +70,6 @@ def dashboard_cmd(
 
     Example:  stockpipe dashboard --port 8502
     """
-    from stockpipe.dashboard.server import run_dashboard
 
     settings = get_settings()
     host = host or settings.dashboard.host
@@ -100,7 +102,6 @@ def report_cmd(
 
     Example:  stockpipe report --out report.html --symbols AAPL,MSFT
     """
-    from stockpipe.dashboard.report import build_report
 
     settings = get_settings()
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
@@ -131,7 +132,6 @@ def export_cmd(
 
     Example:  stockpipe export --format parquet --out export/
     """
-    from stockpipe.dashboard.export import export_gold
 
     settings = get_settings()
     counts = export_gold(settings, out, fmt.value)

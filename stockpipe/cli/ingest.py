@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from stockpipe.clean.companies import warn_unknown_symbols
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
+from stockpipe.contract.bar import FIELD_NAMES, INTERVALS
 from stockpipe.errors import ConfigError, StockpipeError
+from stockpipe.ingest.broker import broker_status, ensure_bootstrap, stop_broker
+from stockpipe.ingest.consumer import consume_to_spool
+from stockpipe.ingest.producer import produce_bars
+from stockpipe.ingest.topics import ensure_topic
+from stockpipe.lake.bronze import pending_spool_files, upload_spool
+from stockpipe.lake.unparsable import quarantine_unparsable
 from stockpipe.settings import get_settings
+from stockpipe.sources.base import SourceOptions
+from stockpipe.sources.registry import build_source
+from stockpipe.sources.replay import ReplaySource
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -19,7 +30,8 @@ if TYPE_CHECKING:
     from stockpipe.sources.base import SourceOptions
 
 broker_app = typer.Typer(
-    help="The embedded Kafka-compatible broker (tansu) on 127.0.0.1.", no_args_is_help=True
+    help="The embedded Kafka-compatible broker (tansu) on 127.0.0.1.\n\nExample:  stockpipe broker status",
+    no_args_is_help=True,
 )
 app.add_typer(broker_app, name="broker")
 
@@ -51,8 +63,6 @@ def broker_start() -> None:
 
     Example:  stockpipe broker start
     """
-    from stockpipe.ingest.broker import broker_status, ensure_bootstrap
-    from stockpipe.ingest.topics import ensure_topic
 
     settings = get_settings()
     ensure_bootstrap(settings)
@@ -68,7 +78,6 @@ def broker_stop() -> None:
 
     Example:  stockpipe broker stop
     """
-    from stockpipe.ingest.broker import stop_broker
 
     settings = get_settings()
     if settings.kafka.bootstrap_servers:
@@ -84,7 +93,6 @@ def broker_status_cmd() -> None:
 
     Example:  stockpipe broker status
     """
-    from stockpipe.ingest.broker import broker_status
 
     ui.console.print(ui.summary_table("broker", _status_rows(broker_status(get_settings()))))
 
@@ -109,18 +117,8 @@ LenientOpt = Annotated[
 ]
 
 
-def _parse_date(value: str | None, what: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{what} {value!r} is not a date in the form YYYY-MM-DD.") from None
-
-
 def parse_column_map(pairs: list[str]) -> dict[str, str]:
     """``--map`` pairs (``column=field`` or ``field=column``) as contract field -> file column."""
-    from stockpipe.contract.bar import FIELD_NAMES
 
     out: dict[str, str] = {}
     for pair in pairs:
@@ -155,9 +153,8 @@ def source_options(
     lenient: bool = True,
 ) -> SourceOptions:
     """Build ``SourceOptions`` from the produce options (``--days`` counts calendar days)."""
-    from stockpipe.sources.base import SourceOptions
 
-    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    first, last = ui.parse_date(start, "--start"), ui.parse_date(end, "--end")
     if days is not None:
         if days < 1:
             raise ConfigError("--days must be at least 1.")
@@ -208,7 +205,7 @@ def produce_cmd(
     days: int | None = typer.Option(
         None, help="number of calendar days (from --start, or ending at --end/today)"
     ),
-    interval: str = typer.Option("1min", help="bar interval: 1min, 5min, 15min, 30min, 60min, 1day"),
+    interval: str = typer.Option("1min", help=f"bar interval: {', '.join(INTERVALS)}"),
     seed: int = typer.Option(42, help="simulator seed"),
     realtime: bool = typer.Option(False, "--realtime/--backfill", help="pace bars in simulated real time"),
     speed: float = typer.Option(1.0, help="with --realtime: simulated seconds per wall-clock second"),
@@ -236,12 +233,6 @@ def produce_cmd(
 
     Example:  STOCKPIPE_ALPHAVANTAGE_API_KEY=... stockpipe produce --source alphavantage --follow
     """
-    from stockpipe.clean.companies import warn_unknown_symbols
-    from stockpipe.ingest.producer import produce_bars
-    from stockpipe.ingest.topics import ensure_topic
-    from stockpipe.lake.unparsable import quarantine_unparsable
-    from stockpipe.sources.base import build_source
-    from stockpipe.sources.replay import ReplaySource
 
     settings = get_settings()
     opts = source_options(
@@ -360,8 +351,6 @@ def consume_cmd(
 
     Example:  stockpipe consume --max-messages 100000
     """
-    from stockpipe.ingest.consumer import consume_to_spool
-    from stockpipe.ingest.topics import ensure_topic
 
     settings = get_settings()
     info = ensure_topic(settings)
@@ -390,7 +379,6 @@ def upload_cmd() -> None:
 
     Example:  STOCKPIPE_LAKE_ROOT=s3://my-bucket/lake stockpipe upload
     """
-    from stockpipe.lake.bronze import pending_spool_files, upload_spool
 
     settings = get_settings()
     started = datetime.now(UTC)

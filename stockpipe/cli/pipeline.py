@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,9 +19,20 @@ from stockpipe.cli.ingest import (
     parse_column_map,
     source_options,
 )
-from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_table
+from stockpipe.cli.ui import console, grid_table, parse_date, progress, rate_text, summary_table
 from stockpipe.errors import ConfigError, StepFailedError
-from stockpipe.orchestration.pipeline import STEP_NAMES, RunOptions, StepResult, run_pipeline
+from stockpipe.ingest.broker import broker_status
+from stockpipe.ingest.lag import consumer_lag
+from stockpipe.orchestration.pipeline import (
+    BUILD_MODELS,
+    QUALITY_MODELS_TEST,
+    STEP_NAMES,
+    RunOptions,
+    StepResult,
+    run_pipeline,
+)
+from stockpipe.orchestration.status import layer_counts, read_status, write_status
+from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 from stockpipe.settings import get_settings
 from stockpipe.sources.live.status import STATUS_COLUMNS, read_live_statuses, status_rows
 
@@ -61,13 +71,7 @@ class RichReporter:
         )
 
 
-def _parse_date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 def _summary(results: list[StepResult], settings: Any) -> None:
-    from stockpipe.orchestration.status import layer_counts
-
     console.print(
         grid_table(
             "Steps",
@@ -91,7 +95,7 @@ def _summary(results: list[StepResult], settings: Any) -> None:
     ]
     rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
     by_step = {r.step: r for r in results}
-    for step in ("build_Models", "quality_Models_test"):
+    for step in (BUILD_MODELS, QUALITY_MODELS_TEST):
         if step in by_step:
             rows.append((f"dbt {step}: passed", by_step[step].counts.get("passed", 0)))
     where = (
@@ -110,7 +114,18 @@ def _summary(results: list[StepResult], settings: Any) -> None:
     console.print(summary_table("stockpipe run", rows))
 
 
-@app.command("run")
+RUN_HELP = f"""Run the whole pipeline: the seed's seven steps, in order, on the configured engines.
+
+{" >> ".join(STEP_NAMES)}. With no Kafka configured it starts the embedded broker. \
+Exits non-zero at the first failed step, naming it.
+
+Example:  stockpipe run --symbols AAPL,MSFT,NVDA --start 2024-03-04 --end 2024-03-08
+
+Example:  stockpipe run --source replay --file prices.csv --symbol SHEL --exchange XLON
+"""
+
+
+@app.command("run", help=RUN_HELP)
 def run_cmd(
     source: Annotated[str, typer.Option(help="simulator | replay | alphavantage")] = "simulator",
     symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
@@ -129,23 +144,14 @@ def run_cmd(
     exchange: ExchangeOpt = "XNYS",
     lenient: LenientOpt = True,
 ) -> None:
-    """Run the whole pipeline: the seed's seven steps, in order, on the configured engines.
-
-    Kafka_Producer >> Kafka_Consumer >> Upload_to_HDFS >> Spark_Cleaning_Job >>
-    Upload_to_Snowflake >> build_Models >> quality_Models_test. With no Kafka configured it
-    starts the embedded broker. Exits non-zero at the first failed step, naming it.
-
-    Example:  stockpipe run --symbols AAPL,MSFT,NVDA --start 2024-03-04 --end 2024-03-08
-
-    Example:  stockpipe run --source replay --file prices.csv --symbol SHEL --exchange XLON
-    """
+    """Run the whole pipeline (help text: ``RUN_HELP``, built from the step ids)."""
     settings = get_settings()
     options = RunOptions(
         source=source,
         symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else (),
         n_symbols=n_symbols,
-        start=_parse_date(start),
-        end=_parse_date(end),
+        start=parse_date(start, "--start"),
+        end=parse_date(end, "--end"),
         seed=seed,
         paths=tuple(file or ()),
         interval=interval,
@@ -170,7 +176,6 @@ def run_cmd(
         console.print(f"[red]stopped after {time.perf_counter() - started:.1f}s[/]")
         raise
     _summary(results, settings)
-    from stockpipe.orchestration.status import write_status
 
     write_status(settings, "run", {"steps": {r.step: r.counts for r in results}})
     console.print(f"[green]pipeline finished in {time.perf_counter() - started:.1f}s[/]")
@@ -182,7 +187,6 @@ def status_cmd() -> None:
 
     Example:  stockpipe status
     """
-    from stockpipe.orchestration.status import layer_counts, read_status
 
     settings = get_settings()
     layers = layer_counts(settings)
@@ -219,9 +223,6 @@ def _print_live(settings: Any) -> None:
 
 
 def _print_lag(settings: Any) -> None:
-    from stockpipe.ingest.broker import broker_status
-    from stockpipe.ingest.lag import consumer_lag
-
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
         info = broker_status(settings)
@@ -313,8 +314,6 @@ def stream_cmd(
 
     from rich.live import Live
 
-    from stockpipe.orchestration.stream import StreamOptions, StreamRunner
-
     settings = get_settings()
     replay = None
     if source == "replay":
@@ -326,8 +325,8 @@ def stream_cmd(
     options = StreamOptions(
         replay=replay,
         symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else (),
-        start=_parse_date(start),
-        end=_parse_date(end),
+        start=parse_date(start, "--start"),
+        end=parse_date(end, "--end"),
         seed=seed,
         speed=speed or settings.stream.speed,
         cycle_seconds=cycle or settings.stream.cycle_seconds,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from rich.console import Console
@@ -18,8 +19,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from stockpipe.errors import ConfigError
+
 console = Console()
 err_console = Console(stderr=True)
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    """A ``YYYY-MM-DD`` option value (None when not given); a bad one is a one-sentence ``ConfigError``."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date in the form YYYY-MM-DD.") from None
 
 
 def progress(*, transient: bool = False) -> Progress:

@@ -9,7 +9,9 @@ import typer
 
 from stockpipe.cli.app import app
 from stockpipe.cli.ui import console, grid_table, progress, rate_text, summary_table
+from stockpipe.gold.runner import run_docs, run_quality, run_transform
 from stockpipe.settings import get_settings
+from stockpipe.warehouse.loader import run_load
 
 if TYPE_CHECKING:
     from stockpipe.gold.runner import DbtProgress, DbtResult
@@ -29,7 +31,6 @@ def load_cmd() -> None:
 
     Example:  STOCKPIPE_WAREHOUSE_KIND=snowflake stockpipe load
     """
-    from stockpipe.warehouse.loader import run_load
 
     settings = get_settings()
     with progress() as bar:
@@ -107,7 +108,6 @@ def transform_cmd(
 
     Example:  stockpipe transform --select marts --docs
     """
-    from stockpipe.gold.runner import run_docs, run_transform
 
     settings = get_settings()
     result = _run_dbt(
@@ -129,7 +129,6 @@ def quality_cmd(select: SelectOpt = None) -> None:
 
     Example:  stockpipe quality --select fact_stock
     """
-    from stockpipe.gold.runner import run_quality
 
     settings = get_settings()
     result = _run_dbt("quality", lambda cb: run_quality(settings, select=select, on_progress=cb))

@@ -1,8 +1,11 @@
-"""The data contract shared by every stage: the bar schema and the layouts derived from it."""
+"""The data contract shared by every stage: the bar, silver and quarantine schemas, the interval
+table, and the layouts derived from them (``bar.py``, ``silver.py``, ``layout.py``)."""
 
 from stockpipe.contract.bar import (
     BAR_FIELDS,
+    DAILY_INTERVAL,
     FIELD_NAMES,
+    INTERVAL_MINUTES,
     INTERVALS,
     SCHEMA_VERSION,
     Bar,
@@ -15,8 +18,10 @@ from stockpipe.contract.bar import (
 
 __all__ = [
     "BAR_FIELDS",
+    "DAILY_INTERVAL",
     "FIELD_NAMES",
     "INTERVALS",
+    "INTERVAL_MINUTES",
     "SCHEMA_VERSION",
     "Bar",
     "arrow_schema",

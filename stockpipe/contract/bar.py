@@ -21,11 +21,22 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 SCHEMA_VERSION = 1
-INTERVALS: tuple[str, ...] = ("1min", "5min", "15min", "30min", "60min", "1day")
+DAILY_INTERVAL = "1day"
+# The one interval table: a bar interval's name -> its length in minutes (a day counts 1440).
+INTERVAL_MINUTES: dict[str, int] = {
+    "1min": 1,
+    "5min": 5,
+    "15min": 15,
+    "30min": 30,
+    "60min": 60,
+    DAILY_INTERVAL: 1440,
+}
+INTERVALS: tuple[str, ...] = tuple(INTERVAL_MINUTES)
+INTRADAY_INTERVALS: tuple[str, ...] = tuple(i for i in INTERVALS if i != DAILY_INTERVAL)
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,14}$"
 SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
-LogicalType = Literal["string", "timestamp", "double", "long", "int"]
+LogicalType = Literal["string", "timestamp", "double", "long", "int", "date", "boolean", "string_list"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Bar(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     symbol: str = Field(pattern=SYMBOL_PATTERN)
+    # the literal restates INTERVALS for the type checker; a contract test holds them equal
     interval: Literal["1min", "5min", "15min", "30min", "60min", "1day"]
     bar_ts: datetime
     open: float = Field(gt=0)
@@ -128,8 +140,8 @@ def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2) + "\n"
 
 
-def arrow_schema() -> pa.Schema:
-    """Arrow schema of a parsed bar (timestamps as UTC microseconds)."""
+def arrow_type(logical: LogicalType) -> pa.DataType:
+    """The Arrow type of a contract type (timestamps are UTC microseconds)."""
     import pyarrow as pa
 
     types: dict[LogicalType, pa.DataType] = {
@@ -138,8 +150,23 @@ def arrow_schema() -> pa.Schema:
         "double": pa.float64(),
         "long": pa.int64(),
         "int": pa.int32(),
+        "date": pa.date32(),
+        "boolean": pa.bool_(),
+        "string_list": pa.list_(pa.string()),
     }
-    return pa.schema([pa.field(f.name, types[f.type]) for f in BAR_FIELDS])
+    return types[logical]
+
+
+def arrow_fields(fields: tuple[FieldSpec, ...]) -> pa.Schema:
+    """The Arrow schema of contract fields, in order (descriptions stay in the ``FieldSpec``)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, arrow_type(f.type)) for f in fields])
+
+
+def arrow_schema() -> pa.Schema:
+    """Arrow schema of a parsed bar (timestamps as UTC microseconds)."""
+    return arrow_fields(BAR_FIELDS)
 
 
 def spark_schema(*, timestamps_as_string: bool = True) -> StructType:

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from stockpipe.dashboard.warehouse import duckdb_signature, open_reader
+from stockpipe.dashboard import panels
+from stockpipe.dashboard.queries import load_catalog
+from stockpipe.dashboard.readers import open_reader
+from stockpipe.dashboard.warehouse import duckdb_signature
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings, get_settings
 
@@ -115,8 +118,6 @@ def main() -> None:
         watcher(settings)
     try:
         with open_reader(settings) as reader:  # pandas/plotly load only once there is a warehouse
-            from stockpipe.dashboard.queries import load_catalog
-
             catalog = load_catalog(reader)
     except StockpipeError as exc:
         with st.container(key="warehouse-message"):
@@ -127,7 +128,6 @@ def main() -> None:
         with st.container(key="warehouse-message"):
             st.error(f"The gold tables could not be read: {type(exc).__name__}: {exc}")
         return
-    from stockpipe.dashboard import panels
 
     picks = sidebar(catalog)
     overview, symbol_tab, health_tab = st.tabs(list(TABS), key="view", on_change="rerun", bind="query-params")

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from stockpipe.dashboard.queries import GOLD_TABLES
-from stockpipe.dashboard.warehouse import WarehouseEmptyError, WarehouseReader, open_reader
+from stockpipe.dashboard.readers import open_reader
+from stockpipe.dashboard.warehouse import WarehouseEmptyError, WarehouseReader
 from stockpipe.errors import StockpipeError
+from stockpipe.fsutil import atomic_write
 from stockpipe.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,23 +35,19 @@ def write_stream(reader: pa.RecordBatchReader, path: Path, fmt: ExportFormat) ->
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(path.name + ".tmp")
     rows = 0
     writer: pq.ParquetWriter | pcsv.CSVWriter
-    if fmt == "parquet":
-        writer = pq.ParquetWriter(tmp, reader.schema, compression="zstd")
-    else:
-        writer = pcsv.CSVWriter(tmp, reader.schema)
-    try:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    writer.close()
-    tmp.replace(path)
+    with atomic_write(path) as fh:
+        if fmt == "parquet":
+            writer = pq.ParquetWriter(fh, reader.schema, compression="zstd")
+        else:
+            writer = pcsv.CSVWriter(fh, reader.schema)
+        try:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        finally:
+            writer.close()
     return rows
 
 

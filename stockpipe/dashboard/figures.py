@@ -6,10 +6,12 @@ Import this module lazily (it imports plotly); the CLI only loads it inside comm
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
 
 UP = "#26a69a"
 DOWN = "#ef5350"
@@ -18,6 +20,8 @@ SMA_LABELS = {"sma_20": "SMA 20", "sma_50": "SMA 50"}
 
 
 def _empty(title: str, message: str) -> go.Figure:
+    import plotly.graph_objects as go
+
     fig = go.Figure()
     fig.update_layout(
         title=title,
@@ -49,6 +53,9 @@ def candlestick_figure(daily: pd.DataFrame, symbol: str, height: int = 560) -> g
     ``daily`` has ``trade_date, open, high, low, close, volume`` and optionally ``sma_20``,
     ``sma_50``. Weekends are hidden from the axis.
     """
+    import pandas as pd
+    import plotly.graph_objects as go
+
     title = daily_title(symbol)
     if daily.empty:
         return _empty(title, f"No daily bars for {symbol} in this range.")
@@ -83,6 +90,9 @@ def _candles_over_volume(
     frame: pd.DataFrame, x: object, symbol: str, price_share: float, overlays: Sequence[go.Scatter] = ()
 ) -> go.Figure:
     """Two rows on one time axis: OHLC candles (and ``overlays``) above, volume bars below."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[price_share, 1 - price_share], vertical_spacing=0.03
     )
@@ -131,6 +141,9 @@ def intraday_figure(bars: pd.DataFrame, symbol: str, day: object, height: int = 
 
 def sector_figure(sectors: pd.DataFrame, height: int = 360) -> go.Figure:
     """Average daily return per sector on one day, as horizontal bars in percent."""
+    import pandas as pd
+    import plotly.graph_objects as go
+
     if sectors.empty:
         return _empty("Sector performance", "No sector data yet.")
     frame = sectors.sort_values("avg_return")
@@ -160,6 +173,8 @@ def sector_figure(sectors: pd.DataFrame, height: int = 360) -> go.Figure:
 
 def sector_trend_figure(sectors: pd.DataFrame, height: int = 360) -> go.Figure:
     """Cumulative average return per sector over the selected range (lines)."""
+    import plotly.graph_objects as go
+
     if sectors.empty:
         return _empty("Sector trend", "No sector data yet.")
     fig = go.Figure()
@@ -178,6 +193,8 @@ def sector_trend_figure(sectors: pd.DataFrame, height: int = 360) -> go.Figure:
 
 def freshness_figure(stream: pd.DataFrame, height: int = 240) -> go.Figure:
     """p50/p95/max end-to-end freshness per streaming cycle (from ``raw.freshness``)."""
+    import plotly.graph_objects as go
+
     if stream.empty:
         return _empty("Streaming freshness", "No streaming cycles yet.")
     frame = stream.sort_values("cycle_at")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 from stockpipe.dashboard.warehouse import Layer, WarehouseReader
 from stockpipe.sources.live.status import STATUS_COLUMNS, status_rows
@@ -71,6 +73,8 @@ class Health:
     @property
     def rows_by_table(self) -> dict[str, int | None]:
         """``schema.table`` -> rows (None when the table does not exist)."""
+        import pandas as pd
+
         return {
             str(t): (None if pd.isna(r) else int(r))
             for t, r in zip(self.layer_rows["table"], self.layer_rows["rows"], strict=True)
@@ -79,6 +83,8 @@ class Health:
 
 def to_utc(value: object) -> datetime | None:
     """A timestamp from either engine as an aware UTC ``datetime`` (naive means UTC)."""
+    import pandas as pd
+
     if value is None or pd.isna(value):  # type: ignore[call-overload]
         return None
     ts = pd.Timestamp(value)  # type: ignore[arg-type]
@@ -102,6 +108,8 @@ def format_age(seconds: float | None) -> str:
 
 def summarize_dbt(latest: pd.DataFrame) -> pd.DataFrame:
     """Counts per (resource_type, status) of the latest result per node (pure)."""
+    import pandas as pd
+
     if latest.empty:
         return pd.DataFrame(columns=["resource_type", "status", "nodes"])
     grouped = latest.groupby(["resource_type", "status"], dropna=False).size()
@@ -110,6 +118,8 @@ def summarize_dbt(latest: pd.DataFrame) -> pd.DataFrame:
 
 def rows_display(health: Health) -> pd.DataFrame:
     """Rows per layer as display strings: ``9,355`` or ``missing`` (pure)."""
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "layer": health.layer_rows["layer"],
@@ -133,6 +143,8 @@ def _scalar(reader: WarehouseReader, template: str, layer: Layer, name: str) -> 
 
 def layer_rows(reader: WarehouseReader) -> pd.DataFrame:
     """Rows per table of every layer (``rows`` is NA for a missing table)."""
+    import pandas as pd
+
     rows = [
         {"layer": layer, "table": reader.display(layer, name), "rows": reader.count(layer, name)}
         for layer, name in LAYER_TABLES
@@ -144,6 +156,8 @@ def layer_rows(reader: WarehouseReader) -> pd.DataFrame:
 
 def latest_dbt_results(reader: WarehouseReader) -> pd.DataFrame:
     """The most recent result of every dbt node (model, test, ...) from ``raw.dbt_results``."""
+    import pandas as pd
+
     if not reader.has("raw", "dbt_results"):
         return pd.DataFrame(columns=DBT_COLUMNS)
     return reader.query(
@@ -169,6 +183,8 @@ def stream_freshness(reader: WarehouseReader, cycles: int = STREAM_CYCLES) -> pd
 
 def pipeline_health(reader: WarehouseReader, now: datetime | None = None) -> Health:
     """Everything the health panel shows, read in one go."""
+    import pandas as pd
+
     checked_at = now or datetime.now(UTC)
     latest_bar = _scalar(reader, "select max(bar_ts) from {t}", "gold", "fact_stock")
     if latest_bar is None or pd.isna(latest_bar):  # type: ignore[call-overload]

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 from stockpipe.dashboard import figures, queries
 from stockpipe.dashboard.health import (
@@ -17,7 +19,7 @@ from stockpipe.dashboard.health import (
     rows_display,
     summarize_dbt,
 )
-from stockpipe.dashboard.warehouse import open_reader
+from stockpipe.dashboard.readers import open_reader
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings
 from stockpipe.sources.live.status import read_live_statuses
@@ -44,6 +46,8 @@ def guarded(name: str, render: Callable[..., None], *args: Any) -> None:
 
 def percent(value: object) -> str:
     """``+1.23%`` (pure); ``n/a`` for missing values."""
+    import pandas as pd
+
     if value is None or pd.isna(value):  # type: ignore[call-overload]
         return "n/a"
     return f"{float(value) * 100:+.2f}%"  # type: ignore[arg-type]
@@ -51,6 +55,8 @@ def percent(value: object) -> str:
 
 def seconds(value: object) -> str:
     """``3.4 s`` (pure); ``—`` when a cycle had no bars (NULL percentiles)."""
+    import pandas as pd
+
     if value is None or pd.isna(value):  # type: ignore[call-overload]
         return "—"
     return f"{float(value):.1f} s"  # type: ignore[arg-type]
@@ -58,6 +64,8 @@ def seconds(value: object) -> str:
 
 def movers_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Display form of gainers/losers (pure)."""
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "symbol": frame["symbol"],
@@ -107,6 +115,7 @@ def overview(settings: Settings, catalog: queries.Catalog, picks: Picks) -> None
 
 def symbol(settings: Settings, catalog: queries.Catalog, picks: Picks) -> None:
     """Daily candlestick with volume and SMAs, then the intraday view of a chosen day."""
+    import pandas as pd
     import streamlit as st
 
     if picks.symbol is None:
@@ -212,6 +221,7 @@ def live_panel(settings: Settings) -> None:
 
 def stream_panel(stream: pd.DataFrame) -> None:
     """The streaming freshness row from ``raw.freshness`` (latest cycle + p50/p95 trend)."""
+    import pandas as pd
     import streamlit as st
 
     with st.container(key="health-stream"):

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 from stockpipe.dashboard.warehouse import WarehouseEmptyError, WarehouseReader
 
@@ -68,11 +71,15 @@ class Catalog:
 
 
 def _to_date(value: object) -> date:
+    import pandas as pd
+
     return pd.Timestamp(value).date()  # type: ignore[arg-type]
 
 
 def load_catalog(reader: WarehouseReader) -> Catalog:
     """Symbols, names, sectors and the date range of the gold layer."""
+    import pandas as pd
+
     if not any(reader.has("gold", t) for t in GOLD_TABLES):
         raise WarehouseEmptyError(
             f"The warehouse at {reader.location} has no gold tables yet: run `stockpipe run` first."
@@ -125,6 +132,8 @@ def with_moving_averages(daily: pd.DataFrame) -> pd.DataFrame:
 
 def daily_bars(reader: WarehouseReader, symbol: str, start: date, end: date) -> pd.DataFrame:
     """Daily OHLCV of ``symbol`` in ``[start, end]`` with ``sma_20`` and ``sma_50`` columns."""
+    import pandas as pd
+
     if not reader.has("gold", "mart_daily_ohlcv"):
         return pd.DataFrame(columns=[*DAILY_COLUMNS, "sma_20", "sma_50"])
     if reader.has("gold", "mart_moving_averages"):
@@ -159,6 +168,8 @@ def prepare_intraday(rows: pd.DataFrame) -> pd.DataFrame:
 
     Renames ``open_price`` etc. to ``open``..., adds ``local_ts`` (exchange-local wall time).
     """
+    import pandas as pd
+
     if rows.empty:
         return pd.DataFrame(columns=INTRADAY_COLUMNS)
     out = rows.rename(
@@ -187,6 +198,8 @@ def prepare_intraday(rows: pd.DataFrame) -> pd.DataFrame:
 
 def intraday_bars(reader: WarehouseReader, symbol: str, day: date) -> pd.DataFrame:
     """Intraday bars of ``symbol`` on trading day ``day`` from ``gold.fact_stock``."""
+    import pandas as pd
+
     if not reader.has("gold", "fact_stock"):
         return pd.DataFrame(columns=INTRADAY_COLUMNS)
     rows = reader.query(
@@ -216,6 +229,8 @@ def rank_movers(returns: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, pd.Dat
 
 def movers(reader: WarehouseReader, catalog: Catalog, symbols: Sequence[str], n: int = 5) -> Movers:
     """Top gainers/losers among ``symbols`` on the latest day of ``gold.mart_daily_returns``."""
+    import pandas as pd
+
     empty = pd.DataFrame(columns=MOVER_COLUMNS)
     if not reader.has("gold", "mart_daily_returns"):
         return Movers(None, empty, empty)
@@ -235,6 +250,8 @@ def movers(reader: WarehouseReader, catalog: Catalog, symbols: Sequence[str], n:
 
 def sector_performance(reader: WarehouseReader, start: date, end: date) -> pd.DataFrame:
     """``gold.mart_sector_daily`` rows in ``[start, end]``."""
+    import pandas as pd
+
     if not reader.has("gold", "mart_sector_daily"):
         return pd.DataFrame(columns=SECTOR_COLUMNS)
     frame = reader.query(
@@ -257,6 +274,8 @@ def latest_sector_day(sectors: pd.DataFrame) -> pd.DataFrame:
 
 def symbol_summary(reader: WarehouseReader, catalog: Catalog) -> pd.DataFrame:
     """One row per symbol: name, sector, days, first/last day, last close and last return."""
+    import pandas as pd
+
     out = catalog.companies[["symbol", "name", "sector", "first_day", "last_day", "n"]].rename(
         columns={"n": "days"}
     )

@@ -11,14 +11,18 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from stockpipe.dashboard import queries
+
+from stockpipe.dashboard import figures, queries
 from stockpipe.dashboard.health import Health, format_age, pipeline_health, rows_display, summarize_dbt
-from stockpipe.dashboard.warehouse import WarehouseReader, open_reader
+from stockpipe.dashboard.readers import open_reader
+from stockpipe.dashboard.warehouse import WarehouseReader
 from stockpipe.errors import StockpipeError
+from stockpipe.fsutil import atomic_write_text
 from stockpipe.settings import Settings
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -72,6 +76,8 @@ def figure_html(fig: Any, div_id: str) -> str:
 
 
 def _pct_frame(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
+    import pandas as pd
+
     out = frame.copy()
     for col in cols:
         if col in out:
@@ -101,8 +107,6 @@ class _Doc:
 
 
 def _overview(doc: _Doc, reader: WarehouseReader, catalog: queries.Catalog) -> None:
-    from stockpipe.dashboard import figures
-
     moves = queries.movers(reader, catalog, catalog.symbols)
     sectors = queries.sector_performance(reader, catalog.first_day, catalog.last_day)
     summary = queries.symbol_summary(reader, catalog)
@@ -141,7 +145,7 @@ def _health(doc: _Doc, health: Health) -> None:
 
 
 def _symbol(doc: _Doc, reader: WarehouseReader, catalog: queries.Catalog, symbol: str) -> None:
-    from stockpipe.dashboard import figures
+    import pandas as pd
 
     sid = slug(symbol)
     daily = queries.daily_bars(reader, symbol, catalog.first_day, catalog.last_day)
@@ -206,7 +210,5 @@ def build_report(settings: Settings, out: Path, symbols: list[str] | None = None
     with open_reader(settings) as reader:
         text, info = render_report(reader, symbols)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, text)
     return ReportSummary(path=out, bytes=out.stat().st_size, **info)

@@ -18,6 +18,7 @@ from stockpipe.dashboard.warehouse import (
 )
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings, quote_identifier
+from stockpipe.warehouse.snowflake import connect_params
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,8 +110,6 @@ class SnowflakeReader(WarehouseReader):
 def _connect_snowflake(settings: Settings) -> Any:
     """Connect with the loader's parameters (``stockpipe.warehouse.snowflake.connect_params``)."""
     import snowflake.connector
-
-    from stockpipe.warehouse.snowflake import connect_params
 
     params = connect_params(settings.snowflake, schema=settings.snowflake.gold_schema)
     params["application"] = "stockpipe-dashboard"

@@ -12,13 +12,12 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from stockpipe.errors import StockpipeError
-from stockpipe.settings import Settings, quote_identifier
+from stockpipe.settings import quote_identifier
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,7 +113,7 @@ class DuckDBReader(WarehouseReader):
 
     def __init__(self, path: Path, raw_schema: str, gold_schema: str) -> None:
         super().__init__()
-        self.location = _display_path(path)
+        self.location = display_path(path)
         self._schemas: dict[str, str] = {"raw": raw_schema, "gold": gold_schema}
         self._con = _connect_duckdb(path, self.location)
         self._con.execute("SET TimeZone = 'UTC'")
@@ -159,7 +158,7 @@ def lower_case(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(schema, gen)
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     """A path relative to the working directory when it is below it (shorter messages)."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -196,27 +195,3 @@ def duckdb_signature(path: Path) -> tuple[int, ...]:
             continue
         marks += [st.st_mtime_ns, st.st_size]
     return tuple(marks)
-
-
-@contextmanager
-def open_reader(settings: Settings) -> Iterator[WarehouseReader]:
-    """Open the configured warehouse read-only for the duration of a ``with`` block.
-
-    Raises ``WarehouseMissingError`` when the DuckDB file does not exist (never creates it).
-    """
-    reader: WarehouseReader
-    if settings.warehouse.kind == "snowflake":
-        from stockpipe.dashboard.snowflake_reader import SnowflakeReader
-
-        reader = SnowflakeReader(settings)
-    else:
-        path = settings.duckdb_path
-        if not path.exists():
-            raise WarehouseMissingError(
-                f"The warehouse at {_display_path(path)} does not exist yet: run `stockpipe run` first."
-            )
-        reader = DuckDBReader(path, settings.warehouse.raw_schema, settings.warehouse.gold_schema)
-    try:
-        yield reader
-    finally:
-        reader.close()

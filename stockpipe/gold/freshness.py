@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from stockpipe.settings import Settings
 from stockpipe.warehouse import tables
-from stockpipe.warehouse.base import connect_warehouse
+from stockpipe.warehouse.connect import connect_warehouse
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Run the dbt project (``dbt/``) in-process through ``dbt.cli.main.dbtRunner``.
 
-Two steps, matching the seed's DAG (``build_Models`` then ``quality_Models_test``):
+Two steps, matching the seed's two dbt steps (build the models, then test them):
 
 - ``run_transform`` = ``dbt build --exclude-resource-type test``: seeds, models and snapshots in
   dependency order (incremental ``fact_stock`` included), no data tests.
@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from stockpipe.errors import StockpipeError
+from stockpipe.faults import fault_point
 from stockpipe.gold import freshness
-from stockpipe.ingest.faults import fault_point
 from stockpipe.warehouse import tables
+from stockpipe.warehouse.connect import connect_warehouse
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -345,7 +346,6 @@ def _run(
 
 def _record(settings: Settings, invocation: str, nodes: list[DbtNodeResult]) -> None:
     """Append node results to ``raw.dbt_results`` (best effort is not enough: errors propagate)."""
-    from stockpipe.warehouse.base import connect_warehouse
 
     run_at = datetime.now(UTC)
     rows = [(run_at, invocation, n.unique_id, n.resource_type, n.status, n.message[:4000]) for n in nodes]
@@ -374,7 +374,6 @@ def run_transform(
 
     ``manifest`` (from ``parse_project``) skips the parse; see ``invoke``.
     """
-    from stockpipe.warehouse.base import connect_warehouse
 
     started = time.perf_counter()
     with connect_warehouse(settings) as wh:  # fail early and clearly; an empty warehouse builds empty

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.contract import INTERVALS, dbt_source_columns
+from stockpipe.contract.silver import SILVER_FIELDS
+from stockpipe.fsutil import atomic_write_text
 from stockpipe.warehouse import tables
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -47,19 +49,9 @@ LOADED_AT_QUERY = (
     "{{ dbt.dateadd('hour', -1 * " + _setting("freshness_live_window_hours", 96) + ", 'loaded_at') }}"
 )
 
-_SILVER_DESCRIPTIONS: dict[str, str] = {
-    "trade_date": "Exchange-local (America/New_York) date of bar_ts; the silver partition",
-    "is_regular_session": "True when 09:30 <= local time < 16:00 on a weekday (daily bars: true)",
-    "kafka_topic": "Lineage: Kafka topic of the record",
-    "kafka_partition": "Lineage: Kafka partition of the record",
-    "kafka_offset": "Lineage: Kafka offset of the record",
-    "kafka_ts": "Lineage: Kafka record timestamp",
-    "ingest_date": "Lineage: bronze partition the record came from",
-    "bronze_file": "Lineage: bronze file name",
-    "loaded_at": (
-        "When the warehouse load that wrote this row started (UTC); drives source freshness of live bars"
-    ),
-}
+_LOADED_AT_DESCRIPTION = (
+    "When the warehouse load that wrote this row started (UTC); drives source freshness of live bars"
+)
 _NOT_NULL = {
     "symbol",
     "interval",
@@ -85,6 +77,8 @@ _COMPANY_DESCRIPTIONS: dict[str, str] = {
 
 
 def _stock_price_columns() -> list[dict[str, Any]]:
+    descriptions = {f.name: f.description for f in SILVER_FIELDS}
+    descriptions["loaded_at"] = _LOADED_AT_DESCRIPTION
     columns: list[dict[str, Any]] = [dict(c) for c in dbt_source_columns()]
     contract_names = {c["name"] for c in columns}
     for f in tables.raw_stock_prices_schema():
@@ -92,7 +86,7 @@ def _stock_price_columns() -> list[dict[str, Any]]:
             columns.append(
                 {
                     "name": f.name,
-                    "description": _SILVER_DESCRIPTIONS[f.name],
+                    "description": descriptions[f.name],
                     "data_type": tables.sql_type(f.type, "snowflake"),
                 }
             )
@@ -201,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     SOURCES_FILE.parent.mkdir(parents=True, exist_ok=True)
-    SOURCES_FILE.write_text(text, encoding="utf-8")
+    atomic_write_text(SOURCES_FILE, text)
     print(f"wrote {SOURCES_FILE}")
     return 0
 

@@ -13,15 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.contract.layout import BatchId, cluster_tag
+from stockpipe.contract.spool import spool_batches
 from stockpipe.errors import BrokerUnavailableError
-from stockpipe.ingest.faults import fault_point
-from stockpipe.ingest.spool import (
-    PartitionBuffer,
-    batch_table,
-    highest_offsets,
-    spool_batches,
-    write_batch,
-)
+from stockpipe.faults import fault_point
+from stockpipe.ingest.spool import PartitionBuffer, batch_table, highest_offsets, write_batch
+from stockpipe.lake.manifest import published_batches
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -47,7 +43,6 @@ class ConsumeResult:
 
 def resume_offsets(settings: Settings, topic: str, cluster: str) -> dict[int, int]:
     """Per partition, the first offset not yet in spool or bronze for this cluster tag."""
-    from stockpipe.lake.bronze import published_batches
 
     batches = spool_batches(settings.spool_dir) + published_batches(settings, topic)
     return {p: last + 1 for p, last in highest_offsets(batches, topic, cluster).items()}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from stockpipe import daemon
 from stockpipe.daemon import HOST, free_port, log_tail, port_answers, start_lock
 from stockpipe.errors import BrokerUnavailableError, StateFileError
+from stockpipe.ingest.client import admin_config
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -243,8 +244,6 @@ def broker_status(settings: Settings) -> dict[str, Any]:
 def cluster_id(settings: Settings, *, timeout: float = 10.0) -> str:
     """The Kafka cluster id from the cluster's metadata (part of every batch file name)."""
     from confluent_kafka.admin import AdminClient
-
-    from stockpipe.ingest.client import admin_config
 
     bootstrap = ensure_bootstrap(settings)
     admin = AdminClient(admin_config(settings, bootstrap))

@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.ingest.batcher import ConsumeResult, SpoolBatcher, resume_offsets
+from stockpipe.ingest.broker import is_embedded
+from stockpipe.ingest.client import consumer_config
 from stockpipe.ingest.spool import clean_temp_files
+from stockpipe.ingest.topics import ensure_topic
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -74,10 +77,6 @@ def consume_to_spool(
     its previous call.
     """
     from confluent_kafka import Consumer
-
-    from stockpipe.ingest.broker import is_embedded
-    from stockpipe.ingest.client import consumer_config
-    from stockpipe.ingest.topics import ensure_topic
 
     info = ensure_topic(settings)
     clean_temp_files(settings.spool_dir)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stockpipe.ingest.client import consumer_config
+from stockpipe.ingest.topics import connect_admin
+
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
 
@@ -39,9 +42,6 @@ def consumer_lag(settings: Settings, bootstrap: str, *, timeout: float = 10.0) -
     Reads committed offsets without joining the group (no rebalance of a running consumer).
     """
     from confluent_kafka import Consumer, TopicPartition
-
-    from stockpipe.ingest.client import consumer_config
-    from stockpipe.ingest.topics import connect_admin
 
     topic = settings.kafka.topic
     _, metadata = connect_admin(settings, bootstrap, timeout=timeout)

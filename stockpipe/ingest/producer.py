@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from stockpipe.contract.bar import Bar
     from stockpipe.settings import Settings
 
-from stockpipe.ingest.faults import fault_point
+from stockpipe.faults import fault_point
+from stockpipe.ingest.client import producer_config
+from stockpipe.ingest.topics import ensure_topic
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,6 @@ def _produce(
 ) -> ProduceResult:
     """Create the topic if needed, send every item, wait for delivery, count failures."""
     from confluent_kafka import Producer
-
-    from stockpipe.ingest.client import producer_config
-    from stockpipe.ingest.topics import ensure_topic
 
     info = ensure_topic(settings)
     errors: list[str] = []

@@ -3,28 +3,24 @@
 A batch file is written to a hidden temp name, fsynced, renamed to ``BatchId.file_name``
 and the directory fsynced, so a file under its final name is always complete. The
 Kafka cluster id is stored in the file's key-value metadata (``stockpipe.cluster_id``)
-so the upload can record it without asking the cluster.
+so the upload can record it without asking the cluster (the layout: ``contract/spool.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stockpipe.contract.layout import BATCH_SUFFIX, BatchId
+from stockpipe.contract.layout import BatchId, raw_record_schema
+from stockpipe.contract.spool import CLUSTER_ID_KEY
 from stockpipe.errors import StorageError
+from stockpipe.fsutil import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TEMP_PREFIX = "."
-TEMP_SUFFIX = ".tmp"
-CLUSTER_ID_KEY = b"stockpipe.cluster_id"
 COMPRESSION = "zstd"
 
 
@@ -73,20 +69,9 @@ class PartitionBuffer:
         return head
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def batch_table(topic: str, partition: int, buf: PartitionBuffer, cluster_id: str) -> pa.Table:
     """The buffered records as an Arrow table with ``layout.raw_record_schema()``."""
     import pyarrow as pa
-
-    from stockpipe.contract.layout import raw_record_schema
 
     n = len(buf)
     schema = raw_record_schema().with_metadata({CLUSTER_ID_KEY: cluster_id.encode()})
@@ -106,29 +91,13 @@ def write_batch(spool_dir: Path, batch: BatchId, table: pa.Table) -> Path:
     import pyarrow.parquet as pq
 
     final = spool_dir / batch.file_name
-    tmp = spool_dir / f"{TEMP_PREFIX}{batch.file_name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
     try:
         spool_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
+        with atomic_write(final) as fh:
             pq.write_table(table, fh, compression=COMPRESSION)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        fsync_dir(spool_dir)
     except OSError as exc:  # disk full, read-only, not a folder: one sentence naming the file
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise StorageError(f"Cannot write the spool file {final}: {exc.strerror or exc}.") from exc
     return final
-
-
-def spool_files(spool_dir: Path) -> list[Path]:
-    """Complete batch files in the spool, sorted by name (temp files excluded)."""
-    if not spool_dir.is_dir():
-        return []
-    return sorted(
-        p for p in spool_dir.iterdir() if p.name.endswith(BATCH_SUFFIX) and not p.name.startswith(TEMP_PREFIX)
-    )
 
 
 def clean_temp_files(spool_dir: Path) -> int:
@@ -143,17 +112,6 @@ def clean_temp_files(spool_dir: Path) -> int:
     return removed
 
 
-def spool_batches(spool_dir: Path) -> list[BatchId]:
-    """Batch ids of the complete spool files (names that do not parse are ignored)."""
-    out = []
-    for p in spool_files(spool_dir):
-        try:
-            out.append(BatchId.parse(p.name))
-        except ValueError:
-            continue
-    return out
-
-
 def highest_offsets(batches: Iterable[BatchId], topic: str, cluster: str) -> dict[int, int]:
     """Per partition, the highest last offset among ``batches`` of ``topic`` on ``cluster``."""
     best: dict[int, int] = {}
@@ -161,12 +119,3 @@ def highest_offsets(batches: Iterable[BatchId], topic: str, cluster: str) -> dic
         if b.topic == topic and b.cluster == cluster and b.last > best.get(b.partition, -1):
             best[b.partition] = b.last
     return best
-
-
-def file_cluster_id(path: Any) -> str | None:
-    """The Kafka cluster id stored in a batch file's metadata (None for foreign files)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(CLUSTER_ID_KEY)
-    return raw.decode() if raw else None

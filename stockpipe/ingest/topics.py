@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import BrokerUnavailableError, ConfigError
+from stockpipe.ingest.broker import ensure_bootstrap
+from stockpipe.ingest.client import admin_config
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -28,8 +30,6 @@ class TopicInfo:
 def connect_admin(settings: Settings, bootstrap: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[Any, Any]:
     """An ``AdminClient`` and the cluster metadata, or ``BrokerUnavailableError`` within ``timeout``."""
     from confluent_kafka.admin import AdminClient
-
-    from stockpipe.ingest.client import admin_config
 
     errors: list[str] = []
 
@@ -81,8 +81,6 @@ def ensure_topic(
     """
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
-
-    from stockpipe.ingest.broker import ensure_bootstrap
 
     bootstrap = ensure_bootstrap(settings)
     topic = topic or settings.kafka.topic

@@ -9,7 +9,6 @@ again; the same name with different content is a ``StateFileError``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import time
@@ -21,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stockpipe.contract.layout import BatchId, bronze_dir, bronze_file, bronze_manifest_dir
+from stockpipe.contract.spool import file_cluster_id, spool_files
 from stockpipe.errors import PipelineLockedError, StateFileError, StorageError
-from stockpipe.ingest.faults import fault_point
-from stockpipe.ingest.spool import file_cluster_id, fsync_dir, spool_files
+from stockpipe.faults import fault_point
+from stockpipe.fsutil import atomic_write, fsync_dir
+from stockpipe.lake.fs import filesystem, scheme_of
 from stockpipe.lake.manifest import (
     ManifestEntry,
     entry_path,
@@ -58,8 +59,6 @@ class _Publisher:
     """Writes into the lake; knows which writes are atomic on which filesystem."""
 
     def __init__(self, settings: Settings) -> None:
-        from stockpipe.lake.fs import filesystem, scheme_of
-
         self.fs, self.root = filesystem(settings)
         self.uri_root = settings.lake_root
         self.scheme = scheme_of(self.uri_root)
@@ -89,21 +88,11 @@ class _Publisher:
         parent, name = path.rsplit("/", 1)
         if self.scheme == "file":
             os.makedirs(parent, exist_ok=True)
-            tmp = f"{parent}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-            try:
-                with open(tmp, "wb") as fh:
-                    half = len(data) // 2
-                    fh.write(memoryview(data)[:half])
-                    fault_point("BRONZE_MID_COPY")  # test-only: killed with half the file copied
-                    fh.write(memoryview(data)[half:])
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            fsync_dir(Path(parent))
+            with atomic_write(path) as fh:
+                half = len(data) // 2
+                fh.write(memoryview(data)[:half])
+                fault_point("BRONZE_MID_COPY")  # test-only: killed with half the file copied
+                fh.write(memoryview(data)[half:])
         elif self.scheme in ("s3", "s3a"):
             self.fs.pipe_file(path, data)  # a single PUT is atomic
         else:  # hdfs: rename within a directory is atomic

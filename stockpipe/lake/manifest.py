@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.contract.layout import BatchId, bronze_manifest_dir
 from stockpipe.errors import StateFileError
+from stockpipe.lake.fs import filesystem
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -75,7 +76,6 @@ def _entry_names(fs: Any, root: str, topic: str) -> list[str]:
 
 def published_batches(settings: Settings, topic: str | None = None) -> list[BatchId]:
     """Batch ids of every file in the bronze manifest of ``topic`` (names only, no reads)."""
-    from stockpipe.lake.fs import filesystem
 
     fs, root = filesystem(settings)
     out = []
@@ -98,7 +98,6 @@ def read_entry(fs: Any, path: str) -> ManifestEntry | None:
 
 def read_manifest(settings: Settings, topic: str | None = None) -> list[ManifestEntry]:
     """Every manifest entry of ``topic`` (default: the configured topic), sorted by file name."""
-    from stockpipe.lake.fs import filesystem
 
     fs, root = filesystem(settings)
     topic = topic or settings.kafka.topic

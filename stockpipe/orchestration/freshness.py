@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from stockpipe.settings import Settings
+from stockpipe.warehouse import tables
+from stockpipe.warehouse.connect import connect_warehouse
 
 HISTOGRAM_STEP = 0.1  # seconds per histogram bucket
 
@@ -79,7 +81,6 @@ def newly_visible(
     producer stamps ``produced_at`` in send order, so "produced after the watermark" is
     exactly "first visible in this cycle", even when a whole partition is reloaded.
     """
-    from stockpipe.warehouse.base import connect_warehouse
 
     with connect_warehouse(settings) as wh:
         if "fact_stock" not in wh.existing_tables(wh.gold_schema):
@@ -100,8 +101,6 @@ def newly_visible(
 
 def record(settings: Settings, cycle_at: datetime, freshness: Freshness) -> None:
     """Append one row to ``raw.freshness`` (the dashboard's and ``status``'s source)."""
-    from stockpipe.warehouse import tables
-    from stockpipe.warehouse.base import connect_warehouse
 
     with connect_warehouse(settings) as wh:
         wh.ensure_raw_tables()
@@ -110,8 +109,6 @@ def record(settings: Settings, cycle_at: datetime, freshness: Freshness) -> None
 
 def latest(settings: Settings, limit: int = 20) -> list[tuple[object, ...]]:
     """The most recent freshness rows, newest first (empty if none were recorded)."""
-    from stockpipe.warehouse import tables
-    from stockpipe.warehouse.base import connect_warehouse
 
     with connect_warehouse(settings) as wh:
         if tables.FRESHNESS not in wh.existing_tables(wh.raw_schema):

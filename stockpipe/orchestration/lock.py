@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from filelock import FileLock, Timeout
-
 from stockpipe.errors import PipelineLockedError
+from stockpipe.fsutil import atomic_write_text
 from stockpipe.settings import Settings
 
 
@@ -23,6 +22,8 @@ def pipeline_lock(settings: Settings, what: str = "run") -> Iterator[None]:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     path = settings.state_dir / "pipeline.lock"
     info = settings.state_dir / "pipeline.lock.owner"
+    from filelock import FileLock, Timeout
+
     lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
@@ -33,7 +34,9 @@ def pipeline_lock(settings: Settings, what: str = "run") -> Iterator[None]:
             "wait for it to finish (two pipelines must not share a data folder)."
         ) from None
     try:
-        info.write_text(f"stockpipe {what} (pid {os.getpid()}, since {datetime.now(UTC):%H:%M:%S} UTC)")
+        atomic_write_text(
+            info, f"stockpipe {what} (pid {os.getpid()}, since {datetime.now(UTC):%H:%M:%S} UTC)"
+        )
         yield
     finally:
         info.unlink(missing_ok=True)

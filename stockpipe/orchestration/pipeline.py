@@ -1,13 +1,11 @@
-"""The seven steps of the seed's DAG as ordinary functions, in one place.
-
-``Kafka_Producer >> Kafka_Consumer >> Upload_to_HDFS >> Spark_Cleaning_Job >>
-Upload_to_Snowflake >> build_Models >> quality_Models_test``
+"""The seven steps of the seed's DAG as ordinary functions, in one place; the step ids are
+defined here (``STEP_NAMES``, in order) and every other module takes them from here.
 
 The CLI (``stockpipe run``), the streaming loop and the Airflow DAG all call these; no logic
 lives only in one of them. Each step takes the settings and the run options and returns a
 ``StepResult``; a step that fails raises ``StepFailedError`` naming itself and the cause.
-Stage libraries are imported inside the steps, so importing this module is cheap (the DAG
-file imports it at parse time).
+Heavy libraries (Spark, dbt, Kafka client) are imported only inside the stage functions, so
+importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -19,21 +17,46 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from stockpipe.clean.companies import warn_unknown_symbols
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.session import get_spark
 from stockpipe.errors import StepFailedError, StockpipeError
-from stockpipe.ingest.faults import fault_point
+from stockpipe.faults import fault_point
+from stockpipe.gold.runner import run_quality, run_transform
+from stockpipe.ingest.broker import ensure_bootstrap
+from stockpipe.ingest.consumer import consume_to_spool
+from stockpipe.ingest.producer import produce_bars
+from stockpipe.ingest.topics import ensure_topic
+from stockpipe.lake.bronze import upload_spool
+from stockpipe.lake.unparsable import quarantine_unparsable
+from stockpipe.orchestration.lock import pipeline_lock
 from stockpipe.settings import Settings, redact_url
+from stockpipe.sources import SourceOptions
+from stockpipe.sources.calendar import latest_complete_session
+from stockpipe.sources.companies import default_symbols, reference_path
 from stockpipe.sources.live.registry import POLLING_SOURCES
+from stockpipe.sources.registry import build_source
+from stockpipe.sources.replay import ReplaySource
+from stockpipe.warehouse.loader import run_load
 
 log = logging.getLogger(__name__)
 
+# The seven step ids of the seed's DAG, spelled here once (and in dags/stock_pipeline.py).
+KAFKA_PRODUCER = "Kafka_Producer"
+KAFKA_CONSUMER = "Kafka_Consumer"
+UPLOAD_TO_HDFS = "Upload_to_HDFS"
+SPARK_CLEANING_JOB = "Spark_Cleaning_Job"
+UPLOAD_TO_SNOWFLAKE = "Upload_to_Snowflake"
+BUILD_MODELS = "build_Models"
+QUALITY_MODELS_TEST = "quality_Models_test"
 STEP_NAMES: tuple[str, ...] = (
-    "Kafka_Producer",
-    "Kafka_Consumer",
-    "Upload_to_HDFS",
-    "Spark_Cleaning_Job",
-    "Upload_to_Snowflake",
-    "build_Models",
-    "quality_Models_test",
+    KAFKA_PRODUCER,
+    KAFKA_CONSUMER,
+    UPLOAD_TO_HDFS,
+    SPARK_CLEANING_JOB,
+    UPLOAD_TO_SNOWFLAKE,
+    BUILD_MODELS,
+    QUALITY_MODELS_TEST,
 )
 
 
@@ -83,7 +106,6 @@ class RunOptions:
         """The explicit range, or the latest complete NYSE session before today."""
         if self.start is not None:
             return self.start, self.end or self.start
-        from stockpipe.sources.calendar import latest_complete_session
 
         day = latest_complete_session(datetime.now(UTC))
         return day, day
@@ -102,8 +124,6 @@ StepFn = Callable[[Settings, RunOptions, Reporter], StepResult]
 
 def resolve_kafka(settings: Settings) -> Settings:
     """Settings with concrete bootstrap servers: the configured cluster, or the embedded broker."""
-    from stockpipe.ingest.broker import ensure_bootstrap
-    from stockpipe.ingest.topics import ensure_topic
 
     servers = ensure_bootstrap(settings)
     resolved = settings.model_copy(
@@ -131,14 +151,7 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     """Send the source's bars to the topic (idempotent producer)."""
     from pathlib import Path
 
-    from stockpipe.clean.companies import warn_unknown_symbols
-    from stockpipe.ingest.producer import produce_bars
-    from stockpipe.lake.unparsable import quarantine_unparsable
-    from stockpipe.sources import SourceOptions, build_source
-    from stockpipe.sources.companies import default_symbols
-    from stockpipe.sources.replay import ReplaySource
-
-    step = "Kafka_Producer"
+    step = KAFKA_PRODUCER
     if options.source in POLLING_SOURCES and options.start is None:
         return _poll_live_source(settings, options, reporter)
     first, last = options.trading_days()
@@ -205,9 +218,8 @@ def _poll_live_source(settings: Settings, options: RunOptions, reporter: Reporte
 
 def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Drain the topic into the spool (files fsynced before offsets are committed)."""
-    from stockpipe.ingest.consumer import consume_to_spool
 
-    step = "Kafka_Consumer"
+    step = KAFKA_CONSUMER
     reporter.start(step, None)
     result = consume_to_spool(settings, on_progress=_progress(reporter, step))
     return StepResult(step, counts={"records": result.records, "files": result.files})
@@ -215,9 +227,8 @@ def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Publish spool files into bronze (atomic, idempotent, manifested)."""
-    from stockpipe.lake.bronze import upload_spool
 
-    step = "Upload_to_HDFS"
+    step = UPLOAD_TO_HDFS
     reporter.start(step, None)
     result = upload_spool(settings, on_progress=_progress(reporter, step))
     return StepResult(
@@ -232,11 +243,8 @@ def upload_to_lake(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Bronze -> silver with validation, quarantine and deduplication."""
-    from stockpipe.clean.job import run_clean
-    from stockpipe.clean.session import get_spark
-    from stockpipe.sources.companies import reference_path
 
-    step = "Spark_Cleaning_Job"
+    step = SPARK_CLEANING_JOB
     reporter.start(step, None)
     spark = get_spark(settings)
     result = run_clean(
@@ -259,9 +267,8 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """Silver -> the warehouse's raw schema, changed partitions only, one transaction."""
-    from stockpipe.warehouse.loader import run_load
 
-    step = "Upload_to_Snowflake"
+    step = UPLOAD_TO_SNOWFLAKE
     reporter.start(step, None)
     result = run_load(
         settings,
@@ -278,8 +285,6 @@ def load_warehouse(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 
 def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) -> StepResult:
-    from stockpipe.gold.runner import run_quality, run_transform
-
     reporter.start(step, None)
 
     def progress(p: Any) -> None:
@@ -297,24 +302,24 @@ def _dbt_step(step: str, settings: Settings, reporter: Reporter, quality: bool) 
 
 def build_models(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """dbt: build the gold models (staging, dims, fact, marts)."""
-    return _dbt_step("build_Models", settings, reporter, quality=False)
+    return _dbt_step(BUILD_MODELS, settings, reporter, quality=False)
 
 
 def quality_models_test(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """dbt: run the data tests and source freshness."""
-    return _dbt_step("quality_Models_test", settings, reporter, quality=True)
+    return _dbt_step(QUALITY_MODELS_TEST, settings, reporter, quality=True)
 
 
 STEPS: dict[str, StepFn] = {
-    "Kafka_Producer": kafka_producer,
-    "Kafka_Consumer": kafka_consumer,
-    "Upload_to_HDFS": upload_to_lake,
-    "Spark_Cleaning_Job": spark_cleaning,
-    "Upload_to_Snowflake": load_warehouse,
-    "build_Models": build_models,
-    "quality_Models_test": quality_models_test,
+    KAFKA_PRODUCER: kafka_producer,
+    KAFKA_CONSUMER: kafka_consumer,
+    UPLOAD_TO_HDFS: upload_to_lake,
+    SPARK_CLEANING_JOB: spark_cleaning,
+    UPLOAD_TO_SNOWFLAKE: load_warehouse,
+    BUILD_MODELS: build_models,
+    QUALITY_MODELS_TEST: quality_models_test,
 }
-KAFKA_STEPS = frozenset({"Kafka_Producer", "Kafka_Consumer"})
+KAFKA_STEPS = frozenset({KAFKA_PRODUCER, KAFKA_CONSUMER})
 
 
 def run_step(
@@ -352,7 +357,6 @@ def run_pipeline(
     steps: tuple[str, ...] = STEP_NAMES,
 ) -> list[StepResult]:
     """Run the steps in the seed's order under the data folder's lock; stop at the first failure."""
-    from stockpipe.orchestration.lock import pipeline_lock
 
     with pipeline_lock(settings):
         return [run_step(name, settings, options, reporter) for name in steps]

@@ -8,7 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stockpipe.contract.layout import silver_dir
+from stockpipe.fsutil import atomic_write_text
+from stockpipe.lake.bronze import read_manifest
+from stockpipe.lake.fs import filesystem
 from stockpipe.settings import Settings
+from stockpipe.warehouse.connect import connect_warehouse
 
 
 @dataclass
@@ -24,8 +28,6 @@ class LayerCounts:
 def _parquet_rows(settings: Settings, dataset: str) -> int:
     import pyarrow.dataset as ds
 
-    from stockpipe.lake.fs import filesystem
-
     fs, root = filesystem(settings)
     path = silver_dir(root, dataset)
     if not fs.exists(path):
@@ -34,16 +36,12 @@ def _parquet_rows(settings: Settings, dataset: str) -> int:
 
 
 def _bronze_records(settings: Settings) -> int:
-    from stockpipe.lake.bronze import read_manifest
-
     return sum(entry.records for entry in read_manifest(settings))
 
 
 def _quarantine_by_rule(settings: Settings) -> dict[str, int]:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
-
-    from stockpipe.lake.fs import filesystem
 
     fs, root = filesystem(settings)
     path = silver_dir(root, "quarantine")
@@ -60,7 +58,6 @@ def _quarantine_by_rule(settings: Settings) -> dict[str, int]:
 
 def _warehouse_counts(settings: Settings) -> tuple[int | None, int | None]:
     """Rows in raw.stock_prices and gold.fact_stock; ``None`` for a table not built yet."""
-    from stockpipe.warehouse.base import connect_warehouse
 
     if settings.warehouse.kind == "duckdb" and not settings.duckdb_path.exists():
         return None, None
@@ -91,9 +88,7 @@ def write_status(settings: Settings, kind: str, summary: dict[str, Any]) -> None
     """Record the last successful ``run`` or stream cycle (``kind``) for ``stockpipe status``."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     path = settings.state_dir / f"last_{kind}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"finished_at": datetime.now(UTC).isoformat(), **summary}, indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps({"finished_at": datetime.now(UTC).isoformat(), **summary}, indent=2))
 
 
 def record_cycle(settings: Settings, record: dict[str, Any]) -> None:

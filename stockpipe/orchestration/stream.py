@@ -23,12 +23,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from stockpipe.clean.companies import warn_unknown_symbols
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.session import get_spark
 from stockpipe.errors import StockpipeError
+from stockpipe.gold.runner import parse_project, run_transform
+from stockpipe.ingest.consumer import consume_to_spool
+from stockpipe.ingest.producer import produce_bars
+from stockpipe.lake.bronze import upload_spool
 from stockpipe.orchestration.freshness import Freshness, newly_visible, record
+from stockpipe.orchestration.lock import pipeline_lock
+from stockpipe.orchestration.pipeline import resolve_kafka
 from stockpipe.orchestration.status import record_cycle
 from stockpipe.settings import Settings
 from stockpipe.sources.base import Source, SourceOptions
 from stockpipe.sources.live.registry import FEED_SOURCES
+from stockpipe.sources.simulator import SimulatorSource
+from stockpipe.warehouse.loader import run_load
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +91,6 @@ class StreamRunner:
     """Runs the stream until stopped; ``on_cycle`` sees each cycle's stats."""
 
     def __init__(self, settings: Settings, options: StreamOptions) -> None:
-        from stockpipe.orchestration.pipeline import resolve_kafka
-
         self.settings = resolve_kafka(settings)
         self.options = options
         self.state = StreamState()
@@ -101,9 +110,6 @@ class StreamRunner:
 
     # ---- background workers ----
     def _bars(self) -> Iterator[Any]:
-        from stockpipe.sources.base import SourceOptions
-        from stockpipe.sources.simulator import SimulatorSource
-
         if self._replay is not None:
             yield from self._replay.bars()
             return
@@ -171,8 +177,6 @@ class StreamRunner:
         )
 
     def _produce(self) -> None:
-        from stockpipe.ingest.producer import produce_bars
-
         try:
             if self.options.source in FEED_SOURCES:
                 self._produce_feed()
@@ -196,8 +200,6 @@ class StreamRunner:
         self.state.consumed += n
 
     def _consume(self) -> None:
-        from stockpipe.ingest.consumer import consume_to_spool
-
         try:
             consume_to_spool(
                 self.settings,
@@ -218,11 +220,6 @@ class StreamRunner:
 
     # ---- one micro-batch ----
     def cycle(self, spark: Any, *, marts: bool) -> CycleStats:
-        from stockpipe.clean.job import run_clean
-        from stockpipe.gold.runner import parse_project, run_transform
-        from stockpipe.lake.bronze import upload_spool
-        from stockpipe.warehouse.loader import run_load
-
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         phases: dict[str, float] = {}
@@ -322,10 +319,6 @@ class StreamRunner:
         return self.state.consumed >= self.state.produced
 
     def run(self, on_cycle: Callable[[CycleStats, StreamState], None] | None = None) -> StreamState:
-        from stockpipe.clean.companies import warn_unknown_symbols
-        from stockpipe.clean.session import get_spark
-        from stockpipe.orchestration.lock import pipeline_lock
-
         with pipeline_lock(self.settings, what="stream"):
             if self.options.produce and self.options.replay is not None:
                 self._prepare_replay(self.options.replay)

@@ -1,5 +1,8 @@
-"""Market-data sources: simulator, file replay, live Alpha Vantage, companies reference data."""
+"""Market-data sources: simulator, file replay, live Alpha Vantage, companies reference data.
 
-from stockpipe.sources.base import Source, SourceOptions, build_source
+The factory ``build_source`` is in ``stockpipe.sources.registry``.
+"""
 
-__all__ = ["Source", "SourceOptions", "build_source"]
+from stockpipe.sources.base import Source, SourceOptions
+
+__all__ = ["Source", "SourceOptions"]

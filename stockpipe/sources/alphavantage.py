@@ -28,8 +28,10 @@ from urllib.parse import urlencode
 from stockpipe.contract import INTERVALS
 from stockpipe.contract.bar import SYMBOL_RE
 from stockpipe.errors import ConfigError
+from stockpipe.sources import alphavantage_json
 from stockpipe.sources.base import Source, SourceOptions
 from stockpipe.sources.calendar import EXCHANGE_TZ
+from stockpipe.sources.companies import default_symbols
 from stockpipe.sources.errors import SourceError
 from stockpipe.sources.ratelimit import RateLimiter
 
@@ -99,8 +101,6 @@ class AlphaVantageSource(Source):
         if bad:
             raise ConfigError(f"Invalid symbol(s) for Alpha Vantage: {', '.join(bad)}.")
         if not symbols:
-            from stockpipe.sources.companies import default_symbols
-
             symbols = default_symbols(DEFAULT_SYMBOL_COUNT)
         self.settings = settings
         self.options = options
@@ -146,8 +146,6 @@ class AlphaVantageSource(Source):
     def fetch(self, client: httpx.Client, symbol: str, outputsize: str | None = None) -> list[Bar]:
         """All bars of one symbol, oldest first (retrying as described in the module docstring)."""
         import httpx
-
-        from stockpipe.sources import alphavantage_json
 
         attempt = 0
         while True:

@@ -17,14 +17,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stockpipe.contract import Bar
+from stockpipe.contract.bar import DAILY_INTERVAL, INTRADAY_INTERVALS
 from stockpipe.sources.bar_builder import make_bar, parse_number, parse_volume
 from stockpipe.sources.calendar import EXCHANGE_TZ
 from stockpipe.sources.timeparse import parse_timestamp
 
 ERROR_KEYS = ("Error Message", "Note", "Information")
 _SERIES_RE = re.compile(r"^Time Series \((\w+)\)$")
-_INTERVALS = {"1min": "1min", "5min": "5min", "15min": "15min", "30min": "30min", "60min": "60min"}
-_INTERVALS["Daily"] = "1day"
+# series name in "Time Series (<name>)" -> contract interval
+_INTERVALS = {**{i: i for i in INTRADAY_INTERVALS}, "Daily": DAILY_INTERVAL}
 _ZONES = {"US/Eastern": EXCHANGE_TZ, "America/New_York": EXCHANGE_TZ}
 _RATE_LIMIT_RE = re.compile(
     r"rate limit|call frequency|calls per minute|requests per (minute|day)|spreading out|sparingly",

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stockpipe.contract import Bar
-    from stockpipe.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,3 @@ class Source(ABC):
     def estimated_count(self) -> int | None:
         """How many bars ``bars()`` will yield, when known up front (for progress bars)."""
         return None
-
-
-def build_source(name: str, settings: Settings, options: SourceOptions) -> Source:
-    """The factory: ``simulator`` (default), ``replay`` or ``alphavantage``."""
-    from stockpipe.errors import ConfigError
-    from stockpipe.sources.registry import SOURCES  # lazy: keeps start-up cheap
-
-    try:
-        factory = SOURCES[name]
-    except KeyError:
-        raise ConfigError(f"Unknown source {name!r}: choose one of {', '.join(sorted(SOURCES))}.") from None
-    return factory(settings, options)

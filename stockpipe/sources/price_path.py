@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 SUBSTEPS = 8
 MINUTES_PER_YEAR = 252 * 390
@@ -46,12 +49,16 @@ class MinuteBars:
 
 def symbol_rng(seed: int, symbol: str) -> np.random.Generator:
     """A generator that depends only on ``seed`` and ``symbol`` (not on the other symbols)."""
+    import numpy as np
+
     entropy = [seed % (1 << 63), zlib.crc32(symbol.encode())]
     return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
 def new_walk(seed: int, symbol: str) -> SymbolWalk:
     """Draw a symbol's plausible start price ($20-$800), volatility (18-55 %/yr) and volume."""
+    import numpy as np
+
     rng = symbol_rng(seed, symbol)
     price = float(np.exp(rng.uniform(np.log(20.0), np.log(800.0))))
     annual_vol = float(rng.uniform(0.18, 0.55))
@@ -67,6 +74,8 @@ def new_walk(seed: int, symbol: str) -> SymbolWalk:
 
 def volume_profile(n: int) -> np.ndarray:
     """U-shaped weights (mean 1) for ``n`` minutes: high at both ends, low at midday."""
+    import numpy as np
+
     x = (np.arange(n) + 0.5) / n
     minutes = np.arange(n)
     profile = 0.45 + 2.2 * (2.0 * x - 1.0) ** 2 + 1.2 * np.exp(-minutes / 6.0)
@@ -75,6 +84,8 @@ def volume_profile(n: int) -> np.ndarray:
 
 def simulate_session(walk: SymbolWalk, n_minutes: int) -> MinuteBars:
     """Advance ``walk`` through one session of ``n_minutes`` 1-minute bars."""
+    import numpy as np
+
     rng = walk.rng
     sigma = walk.sigma_minute
     if walk.started:  # overnight gap: about half a day's volatility
@@ -105,12 +116,16 @@ def simulate_session(walk: SymbolWalk, n_minutes: int) -> MinuteBars:
 
 def group_starts(n_minutes: int, minutes_per_bar: int | None) -> np.ndarray:
     """Indexes of the first minute of each bar (``None``: one bar for the whole session)."""
+    import numpy as np
+
     step = n_minutes if minutes_per_bar is None else minutes_per_bar
     return np.arange(0, n_minutes, step)
 
 
 def aggregate(bars: MinuteBars, starts: np.ndarray) -> MinuteBars:
     """Combine 1-minute bars into longer ones starting at ``starts`` (last one may be short)."""
+    import numpy as np
+
     if len(starts) == len(bars.open):
         return bars
     ends = np.append(starts[1:], len(bars.open)) - 1

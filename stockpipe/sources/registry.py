@@ -1,40 +1,27 @@
-"""Source name -> factory ``(settings, options) -> Source`` (used by ``build_source``).
-
-Each factory imports its module lazily, so importing the registry stays cheap.
-"""
+"""The source factory: source name -> builder ``(settings, options) -> Source``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from stockpipe.settings import Settings
-    from stockpipe.sources.base import Source, SourceOptions
+from stockpipe.errors import ConfigError
+from stockpipe.settings import Settings
+from stockpipe.sources import alphavantage, replay, simulator
+from stockpipe.sources.base import Source, SourceOptions
 
-SourceFactory = Callable[["Settings", "SourceOptions"], "Source"]
-
-
-def _simulator(settings: Settings, options: SourceOptions) -> Source:
-    from stockpipe.sources.simulator import build
-
-    return build(settings, options)
-
-
-def _replay(settings: Settings, options: SourceOptions) -> Source:
-    from stockpipe.sources.replay import build
-
-    return build(settings, options)
-
-
-def _alphavantage(settings: Settings, options: SourceOptions) -> Source:
-    from stockpipe.sources.alphavantage import build
-
-    return build(settings, options)
-
+SourceFactory = Callable[[Settings, SourceOptions], Source]
 
 SOURCES: dict[str, SourceFactory] = {
-    "simulator": _simulator,
-    "replay": _replay,
-    "alphavantage": _alphavantage,
+    "simulator": simulator.build,
+    "replay": replay.build,
+    "alphavantage": alphavantage.build,
 }
+
+
+def build_source(name: str, settings: Settings, options: SourceOptions) -> Source:
+    """The factory: ``simulator`` (default), ``replay`` or ``alphavantage``."""
+    try:
+        factory = SOURCES[name]
+    except KeyError:
+        raise ConfigError(f"Unknown source {name!r}: choose one of {', '.join(sorted(SOURCES))}.") from None
+    return factory(settings, options)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from stockpipe.errors import ConfigError
-from stockpipe.sources import calendar
+from stockpipe.sources import alphavantage_json, calendar, tabular
 from stockpipe.sources.base import Source, SourceOptions
 from stockpipe.sources.errors import ReplayParseError
 from stockpipe.sources.tabular import Parsing
@@ -61,7 +61,6 @@ def _kind(path: Path) -> str:
 
 def read_alphavantage_json(path: Path, text: str, produced_at: Callable[[], datetime]) -> list[Bar]:
     """Bars of a saved Alpha Vantage reply; an error reply or bad entry -> ``ReplayParseError``."""
-    from stockpipe.sources import alphavantage_json
 
     file = str(path)
     try:
@@ -116,7 +115,6 @@ class ReplaySource(Source):
                     raise
                 sink(err)
                 return []
-        from stockpipe.sources import tabular
 
         common: dict[str, Any] = dict(
             column_map=dict(opts.column_map),

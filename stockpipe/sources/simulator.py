@@ -32,21 +32,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from stockpipe.contract import Bar
-from stockpipe.contract.bar import SCHEMA_VERSION, SYMBOL_RE
+from stockpipe.contract.bar import DAILY_INTERVAL, INTERVAL_MINUTES, SCHEMA_VERSION, SYMBOL_RE
 from stockpipe.errors import ConfigError
+from stockpipe.sources import price_path
 from stockpipe.sources.base import Source, SourceOptions
-from stockpipe.sources.calendar import EXCHANGE_TZ
+from stockpipe.sources.calendar import EXCHANGE_TZ, latest_complete_session, nyse_calendar, sessions
+from stockpipe.sources.companies import default_symbols
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
 
+# the contract's interval table; a daily bar spans the whole session (None)
 MINUTES_PER_BAR: dict[str, int | None] = {
-    "1min": 1,
-    "5min": 5,
-    "15min": 15,
-    "30min": 30,
-    "60min": 60,
-    "1day": None,
+    name: None if name == DAILY_INTERVAL else minutes for name, minutes in INTERVAL_MINUTES.items()
 }
 # symbol, then the session's open/high/low/close/volume per bar, as plain lists
 SymbolDay = tuple[str, list[float], list[float], list[float], list[float], list[int]]
@@ -108,8 +106,6 @@ class SimulatorSource(Source):
     @staticmethod
     def _symbols(requested: tuple[str, ...]) -> tuple[str, ...]:
         if not requested:
-            from stockpipe.sources.companies import default_symbols
-
             return default_symbols()
         symbols = tuple(dict.fromkeys(s.strip().upper() for s in requested))
         bad = [s for s in symbols if not SYMBOL_RE.fullmatch(s)]
@@ -124,14 +120,11 @@ class SimulatorSource(Source):
             return datetime.combine(opts.start, datetime.min.time(), EXCHANGE_TZ).astimezone(UTC)
         if opts.realtime:
             return self._now().astimezone(UTC)
-        from stockpipe.sources.calendar import latest_complete_session
 
         day = latest_complete_session(self._now())
         return datetime.combine(day, datetime.min.time(), EXCHANGE_TZ).astimezone(UTC)
 
     def _sessions(self) -> list[Session]:
-        from stockpipe.sources.calendar import nyse_calendar, sessions
-
         opts = self.options
         first = self._clock_start.astimezone(EXCHANGE_TZ).date()
         if opts.end is not None:
@@ -180,7 +173,6 @@ class SimulatorSource(Source):
 
     def _steps(self) -> Iterator[tuple[Session, datetime, datetime, int, list[SymbolDay]]]:
         """Per bar time: session, UTC moment the bars are complete, bar_ts, index, symbol data."""
-        from stockpipe.sources import price_path
 
         walks = [price_path.new_walk(self.options.seed, s) for s in self.symbols]
         minutes_per_bar = MINUTES_PER_BAR[self.options.interval]

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.contract import Bar
+from stockpipe.contract.bar import INTERVAL_MINUTES, INTRADAY_INTERVALS
 from stockpipe.sources.bar_builder import DECIMAL_COMMA_RE, is_missing, make_bar, parse_number, parse_volume
 from stockpipe.sources.errors import ReplayParseError
 from stockpipe.sources.timeparse import EXCHANGE_TZ, OpenAt, coerce_timestamp
@@ -49,7 +50,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("bar_ts", "open", "high", "low", "close", "volume")
 SPLIT_TIME = "bar_ts:time"
-GAP_INTERVALS = {60: "1min", 300: "5min", 900: "15min", 1800: "30min", 3600: "60min"}
+# gap between a symbol's bars in seconds -> intraday interval (daily files are told by date-only times)
+GAP_INTERVALS = {INTERVAL_MINUTES[i] * 60: i for i in INTRADAY_INTERVALS}
 
 ErrorSink = Callable[[ReplayParseError], None]
 Record = tuple[int, Mapping[str, Any], str]  # (line or row number, values by column, raw text)

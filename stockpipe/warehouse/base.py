@@ -11,7 +11,6 @@ bound parameters (``?``, qmark style on both engines).
 from __future__ import annotations
 
 import contextlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,15 +19,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from stockpipe.errors import StockpipeError
+from stockpipe.faults import FAULT_EXIT_CODE, fault_point
 from stockpipe.warehouse import tables
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from stockpipe.settings import Settings
     from stockpipe.warehouse.silver import Partition
-
-FAULT_EXIT_CODE = 97
 
 
 class WarehouseError(StockpipeError):
@@ -37,12 +34,6 @@ class WarehouseError(StockpipeError):
 
 class WarehouseUnavailableError(WarehouseError):
     """The warehouse cannot be reached, or another process holds its lock."""
-
-
-def fault_point(name: str) -> None:
-    """Test-only crash point: exit the process abruptly when ``STOCKPIPE_FAULT_<name>`` is set."""
-    if os.environ.get(f"STOCKPIPE_FAULT_{name}"):
-        os._exit(FAULT_EXIT_CODE)
 
 
 @dataclass(frozen=True)
@@ -173,7 +164,7 @@ class Warehouse(ABC):
         try:
             for change in changes:
                 self._delete(change)
-            fault_point("LOAD_MID_TRANSACTION")
+            fault_point("LOAD_MID_TRANSACTION", exit_code=FAULT_EXIT_CODE)
             for change, stage in zip(changes, staged, strict=True):
                 counts = self._insert(change, stage, on_progress)
                 history += [HistoryRow(change.table, p.key, counts.get(p.key, 0)) for p in change.partitions]
@@ -227,14 +218,3 @@ class Warehouse(ABC):
         """``insert into <raw table> (cols) select cols from <source>`` (source already quoted)."""
         cols = ", ".join(self.columns(table))
         return f"insert into {self.qualified(table)} ({cols}) select {cols} from {source}"  # noqa: S608
-
-
-def connect_warehouse(settings: Settings) -> Warehouse:
-    """Open the configured warehouse (``settings.warehouse.kind``)."""
-    if settings.warehouse.kind == "snowflake":
-        from stockpipe.warehouse.snowflake import SnowflakeWarehouse
-
-        return SnowflakeWarehouse.connect(settings)
-    from stockpipe.warehouse.duckdb import DuckDBWarehouse
-
-    return DuckDBWarehouse.connect(settings)

@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from stockpipe.warehouse import tables
-from stockpipe.warehouse.base import HistoryRow, NativeScan, TableChange, connect_warehouse
+from stockpipe.warehouse.base import HistoryRow, NativeScan, TableChange
+from stockpipe.warehouse.connect import connect_warehouse
 from stockpipe.warehouse.silver import WHOLE_TABLE, Partition, SilverReader
 from stockpipe.warehouse.state import LoadState, read_state, state_path, write_state
 

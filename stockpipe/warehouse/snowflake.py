@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from stockpipe.errors import first_line
+from stockpipe.errors import ConfigError, first_line
 from stockpipe.settings import SnowflakeSettings, quote_identifier, validate_identifier
 from stockpipe.warehouse.base import (
     ProgressFn,
@@ -42,7 +42,6 @@ _LOCK_RE = re.compile(r"\block(ed)?\b.*(waiters|released|timeout)|lock wait", re
 
 def connect_params(sf: SnowflakeSettings, *, schema: str | None = None) -> dict[str, Any]:
     """Keyword arguments for ``snowflake.connector.connect`` (secrets unwrapped here only)."""
-    from stockpipe.errors import ConfigError
 
     if not sf.account or not sf.user:
         raise ConfigError(
@@ -102,8 +101,6 @@ class SnowflakeWarehouse(Warehouse):
     @classmethod
     def open(cls, sf: SnowflakeSettings) -> Self:
         import snowflake.connector
-
-        from stockpipe.errors import ConfigError
 
         params = connect_params(sf)
         try:

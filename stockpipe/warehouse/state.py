@@ -9,13 +9,12 @@ crash in between means the next load reloads those partitions, which is idempote
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stockpipe.errors import StateFileError
+from stockpipe.fsutil import atomic_write_text
 
 STATE_FILE_NAME = "warehouse_load_state.json"
 STATE_VERSION = 1
@@ -86,14 +85,4 @@ def _validated_targets(doc: Any) -> dict[str, dict[str, TableState]]:
 def write_state(state: LoadState) -> None:
     """Atomically replace the state file with ``state``."""
     state.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".load_state.", suffix=".tmp", dir=state.path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state.to_json(), fh, indent=1, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, state.path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(state.path, json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n")

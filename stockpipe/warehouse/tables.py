@@ -1,6 +1,6 @@
 """The warehouse's raw tables, defined once as Arrow schemas; DDL for every dialect derives from them.
 
-``silver_stock_prices_schema()`` is the silver layout of docs/architecture.md (section 3) as the
+``silver_stock_prices_schema()`` is the silver contract (``stockpipe.contract.silver``) as the
 loader normalises it: whatever physical types a writer used (Spark INT96 timestamps, int64 vs
 int32, ...) are cast to these before loading. ``RAW_TABLES`` maps each raw table to its schema;
 ``create_table_sql`` turns one into ``create table if not exists`` for DuckDB or Snowflake.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
+
+from stockpipe.contract import silver
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,22 +30,7 @@ _UTC_US = ("us", "UTC")
 
 def silver_stock_prices_schema() -> pa.Schema:
     """Silver ``stock_prices`` columns in contract order (bar fields, then partition and lineage)."""
-    import pyarrow as pa
-
-    from stockpipe.contract import arrow_schema
-
-    ts = pa.timestamp(*_UTC_US)
-    extra = [
-        pa.field("trade_date", pa.date32()),
-        pa.field("is_regular_session", pa.bool_()),
-        pa.field("kafka_topic", pa.string()),
-        pa.field("kafka_partition", pa.int32()),
-        pa.field("kafka_offset", pa.int64()),
-        pa.field("kafka_ts", ts),
-        pa.field("ingest_date", pa.date32()),
-        pa.field("bronze_file", pa.string()),
-    ]
-    return pa.schema([*arrow_schema(), *extra])
+    return silver.silver_schema()
 
 
 def silver_companies_schema() -> pa.Schema:

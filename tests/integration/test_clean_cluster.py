@@ -20,7 +20,7 @@ from tests.fixtures.spark import free_port, spark_env, spark_home
 from tests.helpers_bronze import bar_json, ny, write_bronze, write_scenario
 from tests.unit.test_clean_job import silver_dir, silver_rows
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
 
 
 def make_settings(tmp_path: Path, name: str) -> Settings:

@@ -32,6 +32,7 @@ from stockpipe.dashboard.server import settings_env, streamlit_command
 from stockpipe.settings import Settings
 from tests.helpers_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers_gold import GoldSpec, build_empty_warehouse, build_gold_warehouse
+from tests.helpers_process import stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REAL_WAREHOUSE = os.environ.get("STOCKPIPE_TEST_DASHBOARD_WAREHOUSE")
@@ -82,12 +83,7 @@ def streamlit_server(data_dir: Path, refresh_seconds: int = 30) -> Iterator[str]
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
 
 
 @pytest.fixture(scope="module", params=["generated-gold", "pipeline-built"])

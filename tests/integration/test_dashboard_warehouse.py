@@ -20,12 +20,12 @@ import pytest
 from stockpipe.dashboard import health as health_mod
 from stockpipe.dashboard import queries, warehouse
 from stockpipe.dashboard.export import export_gold, export_tables
+from stockpipe.dashboard.readers import open_reader
 from stockpipe.dashboard.report import build_report
 from stockpipe.dashboard.warehouse import (
     WarehouseBusyError,
     WarehouseEmptyError,
     WarehouseMissingError,
-    open_reader,
 )
 from stockpipe.settings import Settings
 from tests.helpers_gold import (

@@ -16,11 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from stockpipe.cli import app
+from stockpipe.contract.bar import INTERVAL_MINUTES
 from stockpipe.gold.runner import parse_project, run_docs, run_quality, run_transform
 from stockpipe.settings import Settings
 from stockpipe.warehouse.loader import run_load
 from tests.fixtures.warehouse import BuiltWarehouse, clone_warehouse, settings_env
-from tests.helpers_silver import INTERVAL_MINUTES, read_silver_stock_prices
+from tests.helpers_silver import read_silver_stock_prices
 
 pytestmark = pytest.mark.integration
 

@@ -55,8 +55,8 @@ def test_consume_follow_stops_cleanly_on_sigterm(
 
     import pyarrow.parquet as pq
 
+    from stockpipe.contract.spool import spool_files
     from stockpipe.ingest.producer import produce_bars
-    from stockpipe.ingest.spool import spool_files
     from tests.fixtures.kafka import make_bars
 
     proc = subprocess.Popen(

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from stockpipe.contract.layout import BatchId
+from stockpipe.contract.spool import spool_batches, spool_files
 from stockpipe.ingest.consumer import consume_to_spool
 from stockpipe.ingest.producer import produce_bars
-from stockpipe.ingest.spool import spool_batches, spool_files
 from stockpipe.lake.bronze import read_manifest, upload_spool
 from stockpipe.lake.fs import filesystem
 from stockpipe.settings import Settings

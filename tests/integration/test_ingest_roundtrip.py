@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from stockpipe.contract.spool import spool_files
 from stockpipe.ingest.consumer import consume_to_spool
 from stockpipe.ingest.producer import produce_bars, produce_raw
-from stockpipe.ingest.spool import spool_files
 from stockpipe.lake.bronze import read_manifest, upload_spool
 from stockpipe.settings import Settings
 from tests.fixtures.kafka import bronze_offsets, bronze_table, make_bars

@@ -1,7 +1,7 @@
 """SIGKILL at every step boundary and in the middle of every step; re-runs converge exactly once.
 
 One data folder goes through a chain of ``stockpipe run`` processes, each armed with the next
-fault (``STOCKPIPE_FAULT_*``, see ``stockpipe/ingest/faults.py``) and killed there, so each run
+fault (``STOCKPIPE_FAULT_*``, see ``stockpipe/faults.py``) and killed there, so each run
 is also the recovery run of the kill before it. The module fixture records what every kill left
 behind; the tests check it, then check the end state against the uninterrupted run
 (``embedded_run``: same symbols and day): identical gold, every simulated bar exactly once.

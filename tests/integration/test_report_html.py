@@ -127,7 +127,7 @@ def test_report_renders_offline_in_chromium(report: tuple[Settings, Path, str]) 
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    _, path, text = report
+    settings, path, text = report
     expected = text.count("Plotly.newPlot(")
     requests: list[str] = []
     with sync_playwright() as p:
@@ -147,15 +147,32 @@ def test_report_renders_offline_in_chromium(report: tuple[Settings, Path, str]) 
             page.wait_for_function(
                 f"document.querySelectorAll('.js-plotly-plot').length === {expected}", timeout=30_000
             )
+            # candles drawn per chart: plotly draws each candle as one ``path.box``
             candles = page.evaluate(
-                "() => document.querySelectorAll('.js-plotly-plot .trace.boxes path, "
-                ".js-plotly-plot .cartesianlayer .trace path').length"
+                "() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')]"
+                ".map(d => [d.id, d.querySelectorAll('.trace.boxes path.box').length]))"
             )
         finally:
             browser.close()
     assert requests == []
     assert errors == []
-    assert candles > 0
+    assert candles == _expected_candles(settings, list(candles))
+
+
+def _expected_candles(settings: Settings, charts: list[str]) -> dict[str, int]:
+    """Per chart, the bars gold holds for it: every trading day (daily), the last day's bars (intraday)."""
+    expected = dict.fromkeys(charts, 0)
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        daily = con.execute("select symbol, count(*) from gold.mart_daily_ohlcv group by 1").fetchall()
+        intraday = con.execute(
+            "select symbol, count(*) from gold.fact_stock f where trade_date = "
+            "(select max(trade_date) from gold.fact_stock g where g.symbol = f.symbol) group by 1"
+        ).fetchall()
+    for symbol, n in daily:
+        expected[f"chart-daily-{slug(symbol)}"] = n
+    for symbol, n in intraday:
+        expected[f"chart-intraday-{slug(symbol)}"] = n
+    return expected
 
 
 def test_report_cli_and_unknown_symbol(

@@ -14,9 +14,10 @@ import pytest
 from pydantic import SecretStr
 
 from stockpipe.settings import AlphaVantageSettings, Settings
-from stockpipe.sources import SourceOptions, build_source
+from stockpipe.sources import SourceOptions
 from stockpipe.sources.alphavantage import AlphaVantageSource
 from stockpipe.sources.errors import SourceError
+from stockpipe.sources.registry import build_source
 from tests.helpers_clock import FakeClock
 
 pytestmark = pytest.mark.integration

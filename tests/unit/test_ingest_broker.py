@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from stockpipe import faults
 from stockpipe.errors import StateFileError
+from stockpipe.faults import fault_point
 from stockpipe.ingest.broker import broker_status, ensure_bootstrap, is_embedded, read_state
-from stockpipe.ingest.faults import fault_point
 from stockpipe.settings import Settings
 
 
@@ -53,7 +54,10 @@ def test_corrupt_state_file_names_the_file(settings: Settings) -> None:
 
 def test_fault_point_is_inert_unless_armed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STOCKPIPE_FAULT_NOWHERE", raising=False)
+    monkeypatch.setitem(faults._hits, "NOWHERE", 0)
     fault_point("NOWHERE")  # returns: the test process is still alive
+    assert faults._hits["NOWHERE"] == 0  # unset: not even counted
     monkeypatch.setenv("STOCKPIPE_FAULT_NOWHERE", "1000")
     for _ in range(5):
         fault_point("NOWHERE")  # armed for the 1000th hit only
+    assert faults._hits["NOWHERE"] == 5

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from stockpipe.contract.layout import BatchId, raw_record_schema
+from stockpipe.contract.spool import file_cluster_id, spool_batches, spool_files
 from stockpipe.ingest.spool import (
     PartitionBuffer,
     batch_table,
     clean_temp_files,
-    file_cluster_id,
     highest_offsets,
-    spool_batches,
-    spool_files,
     write_batch,
 )
 

@@ -33,7 +33,12 @@ def test_s3_root_is_bucket_and_prefix() -> None:
         "s3://bucket/some/prefix/", {"endpoint_url": "http://127.0.0.1:9", "anon": "true"}
     )
     assert root == "bucket/some/prefix"
-    assert fs is not None
+    assert fs.protocol == "s3"
+    # the s3fs-style options became pyarrow S3 arguments: endpoint split, anon as a bool
+    (params,) = fs.fs.__reduce__()[1]
+    assert (params["scheme"], params["endpoint_override"]) == ("http", "127.0.0.1:9")
+    assert params["anonymous"] is True
+    assert params["allow_delayed_open"] is True
     assert scheme_of("s3://bucket/x") == "s3"
 
 

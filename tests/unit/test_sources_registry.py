@@ -8,8 +8,8 @@ import pytest
 
 from stockpipe.errors import ConfigError
 from stockpipe.settings import Settings
-from stockpipe.sources import SourceOptions, build_source
-from stockpipe.sources.registry import SOURCES
+from stockpipe.sources import SourceOptions
+from stockpipe.sources.registry import SOURCES, build_source
 from stockpipe.sources.simulator import SimulatorSource
 
 

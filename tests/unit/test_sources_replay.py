@@ -11,8 +11,9 @@ import pytest
 
 from stockpipe.contract import Bar
 from stockpipe.errors import ConfigError
-from stockpipe.sources import SourceOptions, build_source
+from stockpipe.sources import SourceOptions
 from stockpipe.sources.errors import ReplayParseError
+from stockpipe.sources.registry import build_source
 from stockpipe.sources.replay import ReplaySource
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sources"

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
-from stockpipe.ingest.faults import fault_point
+from stockpipe.faults import fault_point
 from stockpipe.sources.live.aggregate import Aggregator, AggregatorConfig, DeadLetter
 from stockpipe.sources.live.atomic import write_json_atomic
 from stockpipe.sources.live.status import StatusWriter

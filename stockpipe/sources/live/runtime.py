@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
-from stockpipe.ingest.faults import fault_point
+from stockpipe.faults import fault_point
 from stockpipe.sources.live.base import LiveBatch, LiveSource
 from stockpipe.sources.live.status import StatusWriter
 

@@ -12,9 +12,11 @@ dictionary lookup. The points:
 - ``MID_PRODUCE``           producer: the n-th message delivered, the rest never sent
 - ``DBT_NODE_FINISHED``     dbt: the n-th node (model, seed, test) finished, the next not started
 - ``AFTER_STEP_<step>``     orchestration: the seed step ``<step>`` finished, the next not started
+- ``LOAD_MID_TRANSACTION``  warehouse: rows inserted, not committed; exits with ``FAULT_EXIT_CODE``
+  (97) instead of SIGKILL, so a test can tell the fault from a real crash
 
-Others, in the same style: ``STOCKPIPE_FAULT_LOAD_MID_TRANSACTION`` (warehouse/base.py) and
-``STOCKPIPE_FAULT_CLEAN=<point>`` (clean/commit.py).
+``STOCKPIPE_FAULT_CLEAN=<point>`` names one point of the cleaning commit instead (``fault_at``):
+the process exits with 137 (as if SIGKILLed) at that point (see clean/commit.py).
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ from __future__ import annotations
 import os
 import signal
 
+FAULT_EXIT_CODE = 97
+KILLED_EXIT_CODE = 137  # what a shell reports for a SIGKILLed process
 _hits: dict[str, int] = {}
 
 
-def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL if ``STOCKPIPE_FAULT_<name>`` says so (test hook)."""
+def fault_point(name: str, *, exit_code: int | None = None) -> None:
+    """Kill this process if ``STOCKPIPE_FAULT_<name>`` says so (test hook).
+
+    Without ``exit_code`` the process SIGKILLs itself; with it, it exits at once with that code.
+    """
     raw = os.environ.get(f"STOCKPIPE_FAULT_{name}")
     if not raw:
         return
@@ -36,4 +43,12 @@ def fault_point(name: str) -> None:
     except ValueError:
         target = 1
     if _hits[name] >= target:
+        if exit_code is not None:
+            os._exit(exit_code)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault_at(group: str, point: str) -> None:
+    """Exit with 137 (as if SIGKILLed) when ``STOCKPIPE_FAULT_<group>`` names ``point`` (test hook)."""
+    if os.environ.get(f"STOCKPIPE_FAULT_{group}") == point:
+        os._exit(KILLED_EXIT_CODE)
