@@ -41,7 +41,7 @@ SILVER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "is_regular_session",
         "boolean",
-        "Session open <= bar_ts < session close on the exchange's calendar (daily bars: the date is a session)",
+        "Session open <= bar_ts < session close on the exchange's calendar (daily bars: a session date)",
     ),
     *LINEAGE_FIELDS,
 )
