@@ -43,7 +43,7 @@ from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
 from stockpipe.lake.fs import LakeFS
 from stockpipe.lake.manifest import ManifestEntry
-from stockpipe.sources.companies import reference_path
+from stockpipe.sources.companies import Company, reference_path
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -99,6 +99,36 @@ def _noop(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The companies reference a cleaning run validates against."""
+
+    csv: Path
+    companies: list[Company]
+    known: frozenset[str] | None  # None: unknown symbols are kept (spark.unknown_symbols=keep)
+
+    @property
+    def exchanges(self) -> dict[str, str | None]:
+        return {c.symbol: c.exchange for c in self.companies}
+
+
+def load_reference(settings: Settings, csv: Path | None = None) -> Reference:
+    """``csv``, else the reference (``sources.companies.reference_path``), read once."""
+    path = csv or reference_path(settings)
+    companies = read_companies(path)
+    keep = settings.spark.unknown_symbols != "quarantine"
+    return Reference(path, companies, None if keep else frozenset(c.symbol for c in companies))
+
+
+def recover(fs: LakeFS, paths: LakePaths) -> bool:
+    """Finish a commit a killed run left in its journal and clear staging; True if there was one."""
+    journal = load_journal(fs, paths.state)
+    if journal is not None:
+        apply_journal(fs, journal, silver_prices=paths.prices, state_dir=paths.state)
+    fs.delete(paths.staging_root)
+    return journal is not None
+
+
 def run_clean(
     settings: Settings,
     *,
@@ -118,32 +148,27 @@ def run_clean(
     """
     started = time.monotonic()
     progress = on_progress or _noop
-    companies_csv = companies_csv or reference_path(settings)
-    companies = read_companies(companies_csv)
-    known = frozenset(c.symbol for c in companies) if settings.spark.unknown_symbols == "quarantine" else None
+    ref = load_reference(settings, companies_csv)
     session = spark or get_spark(settings)
     apply_job_conf(session)
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
         progress("recover", 0, 1)
-        journal = load_journal(fs, paths.state)
-        if journal is not None:
-            apply_journal(fs, journal, silver_prices=paths.prices, state_dir=paths.state)
-        fs.delete(paths.staging_root)
+        recovered = recover(fs, paths)
         progress("recover", 1, 1)
         ledger = load_ledger(fs, paths.state)
         entries = new_manifest_entries(fs, paths, set(ledger.files), progress)
-        result = CleanResult(recovered=journal is not None)
+        result = CleanResult(recovered=recovered)
         if entries:
-            calendar = session_calendar(session, {c.symbol: c.exchange for c in companies})
+            calendar = session_calendar(session, ref.exchanges)
             result = _clean_batch(
-                session, fs, paths, entries, now or datetime.now(UTC), progress, known, calendar
+                session, fs, paths, entries, now or datetime.now(UTC), progress, ref.known, calendar
             )
-            result.recovered = journal is not None
+            result.recovered = recovered
         if with_companies:
             progress("companies", 0, 1)
-            result.companies_rows = sync_companies(session, fs, paths.root, companies_csv)
+            result.companies_rows = sync_companies(session, fs, paths.root, ref.csv)
             progress("companies", 1, 1)
     finally:
         fs.close()

@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING, Any
 from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths
 from stockpipe.clean.commit import apply_journal, maybe_fault
-from stockpipe.clean.companies import read_companies, sync_companies
-from stockpipe.clean.job import _write_silver
+from stockpipe.clean.companies import sync_companies
+from stockpipe.clean.job import _write_silver, load_reference, recover
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
-from stockpipe.clean.state import Journal, load_journal, write_journal
+from stockpipe.clean.state import Journal, write_journal
 from stockpipe.contract.layout import silver_dir
+from stockpipe.contract.unparsable import unparsable_schema
 from stockpipe.lake.fs import LakeFS
-from stockpipe.sources.companies import reference_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,39 +49,14 @@ if TYPE_CHECKING:
 
     from stockpipe.settings import Settings
 
-UNPARSABLE_RULE = "unparsable_row"  # written by the producer-side quarantine of a lenient replay
-ORIGIN_COLUMNS = ("source_file", "source_line", "detail")  # that quarantine's origin columns
 RECORD_KEY = ("bronze_file", "kafka_partition", "kafka_offset")  # one Kafka record
 
 
-def quarantine_file_schema() -> pa.Schema:
-    """Every column any quarantine file may have (``ingest_date`` is in the path)."""
-    import pyarrow as pa
-
-    utc = pa.timestamp("us", tz="UTC")
-    return pa.schema(
-        [
-            pa.field("kafka_topic", pa.string()),
-            pa.field("kafka_partition", pa.int32()),
-            pa.field("kafka_offset", pa.int64()),
-            pa.field("kafka_ts", utc),
-            pa.field("key", pa.string()),
-            pa.field("raw_payload", pa.string()),
-            pa.field("failed_rules", pa.list_(pa.string())),
-            pa.field("bronze_file", pa.string()),
-            pa.field("quarantined_at", utc),
-            pa.field("source_file", pa.string()),
-            pa.field("source_line", pa.int64()),
-            pa.field("detail", pa.string()),
-        ]
-    )
-
-
 def conform(table: pa.Table) -> pa.Table:
-    """A quarantine file's table with every column of ``quarantine_file_schema`` (missing: null)."""
+    """A quarantine file's table with every column of ``unparsable_schema`` (missing: null)."""
     import pyarrow as pa
 
-    schema = quarantine_file_schema()
+    schema = unparsable_schema()
     columns = []
     for f in schema:
         if f.name in table.column_names:
@@ -300,23 +275,18 @@ def run_replay(
     """Re-run quarantined records through the current rules; see the module docstring."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    companies_csv = reference_path(settings)
-    companies = read_companies(companies_csv)
-    known = frozenset(c.symbol for c in companies) if settings.spark.unknown_symbols == "quarantine" else None
+    ref = load_reference(settings)
     session = spark or get_spark(settings)
     apply_job_conf(session)
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
-        journal = load_journal(fs, paths.state)
-        if journal is not None:
-            apply_journal(fs, journal, silver_prices=paths.prices, state_dir=paths.state)
-        fs.delete(paths.staging_root)
+        recovered = recover(fs, paths)
         # the reference the rules just used becomes silver/companies too (dim_companies)
-        sync_companies(session, fs, paths.root, companies_csv)
-        calendar = session_calendar(session, {c.symbol: c.exchange for c in companies})
-        result = _replay(session, fs, paths, rule, now, known, calendar)
-        result.recovered = journal is not None
+        sync_companies(session, fs, paths.root, ref.csv)
+        calendar = session_calendar(session, ref.exchanges)
+        result = _replay(session, fs, paths, rule, now, ref.known, calendar)
+        result.recovered = recovered
     finally:
         fs.close()
     result.seconds = time.monotonic() - started

@@ -15,7 +15,7 @@ import typer
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
 from stockpipe.contract.companies import COLUMNS, DEFAULT_EXCHANGE
-from stockpipe.errors import ConfigError, StockpipeError
+from stockpipe.errors import StockpipeError
 from stockpipe.settings import get_settings
 from stockpipe.sources.companies import (
     Company,
@@ -151,15 +151,4 @@ def import_cmd(
 
 def _column_map(pairs: list[str]) -> dict[str, str]:
     """``--map`` pairs (``file column=contract column``, either order) as contract column -> file column."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        left, sep, right = pair.partition("=")
-        if not sep or not left or not right:
-            raise ConfigError(f"--map {pair!r} is not in the form column=field.")
-        if right in COLUMNS:
-            out[right] = left
-        elif left in COLUMNS:
-            out[left] = right
-        else:
-            raise ConfigError(f"--map {pair!r} names no companies column ({', '.join(COLUMNS)}).")
-    return out
+    return ui.parse_column_map(pairs, COLUMNS, "companies column")

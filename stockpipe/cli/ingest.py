@@ -119,19 +119,7 @@ LenientOpt = Annotated[
 
 def parse_column_map(pairs: list[str]) -> dict[str, str]:
     """``--map`` pairs (``column=field`` or ``field=column``) as contract field -> file column."""
-
-    out: dict[str, str] = {}
-    for pair in pairs:
-        left, sep, right = pair.partition("=")
-        if not sep or not left or not right:
-            raise ConfigError(f"--map {pair!r} is not in the form column=field.")
-        if right in FIELD_NAMES:
-            out[right] = left
-        elif left in FIELD_NAMES:
-            out[left] = right
-        else:
-            raise ConfigError(f"--map {pair!r} names no bar field ({', '.join(FIELD_NAMES)}).")
-    return out
+    return ui.parse_column_map(pairs, FIELD_NAMES, "bar field")
 
 
 def source_options(

@@ -71,6 +71,20 @@ class RichReporter:
         )
 
 
+def _layer_rows(settings: Any, raw_label: str) -> list[tuple[str, Any]]:
+    """What each layer holds now, with the quarantine by rule."""
+    layers = layer_counts(settings)
+    rows: list[tuple[str, Any]] = [
+        ("bronze records", layers.bronze_records),
+        ("silver rows", layers.silver_rows),
+        ("quarantined records", layers.quarantine_rows),
+        (raw_label, layers.warehouse_raw_rows),
+        ("gold fact_stock rows", layers.gold_fact_rows),
+    ]
+    rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
+    return rows
+
+
 def _summary(results: list[StepResult], settings: Any) -> None:
     console.print(
         grid_table(
@@ -85,15 +99,7 @@ def _summary(results: list[StepResult], settings: Any) -> None:
     for r in results:
         if r.details.get("note"):
             console.print(f"{r.step}: {r.details['note']}")
-    layers = layer_counts(settings)
-    rows: list[tuple[str, Any]] = [
-        ("bronze records", layers.bronze_records),
-        ("silver rows", layers.silver_rows),
-        ("quarantined records", layers.quarantine_rows),
-        ("warehouse raw.stock_prices rows", layers.warehouse_raw_rows),
-        ("gold fact_stock rows", layers.gold_fact_rows),
-    ]
-    rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
+    rows = _layer_rows(settings, "warehouse raw.stock_prices rows")
     by_step = {r.step: r for r in results}
     for step in (BUILD_MODELS, QUALITY_MODELS_TEST):
         if step in by_step:
@@ -189,15 +195,7 @@ def status_cmd() -> None:
     """
 
     settings = get_settings()
-    layers = layer_counts(settings)
-    rows: list[tuple[str, Any]] = [
-        ("bronze records", layers.bronze_records),
-        ("silver rows", layers.silver_rows),
-        ("quarantined records", layers.quarantine_rows),
-        ("warehouse raw rows", layers.warehouse_raw_rows),
-        ("gold fact_stock rows", layers.gold_fact_rows),
-    ]
-    rows += [(f"  quarantined: {rule}", n) for rule, n in sorted(layers.quarantine_by_rule.items())]
+    rows = _layer_rows(settings, "warehouse raw rows")
     run = read_status(settings, "run")
     rows.append(("last successful run", run["finished_at"] if run else "never"))
     stream = read_status(settings, "stream")

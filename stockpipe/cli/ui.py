@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -73,3 +73,19 @@ def grid_table(title: str, columns: list[str], rows: Iterable[Iterable[Any]]) ->
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     return table
+
+
+def parse_column_map(pairs: list[str], names: Sequence[str], what: str) -> dict[str, str]:
+    """``--map`` pairs (``file column=name`` or ``name=file column``) as name -> file column."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        left, sep, right = pair.partition("=")
+        if not sep or not left or not right:
+            raise ConfigError(f"--map {pair!r} is not in the form column=field.")
+        if right in names:
+            out[right] = left
+        elif left in names:
+            out[left] = right
+        else:
+            raise ConfigError(f"--map {pair!r} names no {what} ({', '.join(names)}).")
+    return out

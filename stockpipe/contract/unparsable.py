@@ -14,35 +14,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stockpipe.contract.bar import FieldSpec, arrow_fields
+from stockpipe.contract.silver import quarantine_schema, without_partition
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 UNPARSABLE_RULE = "unparsable_row"
 FILE_PREFIX = "part-unparsable-"
-ORIGIN_COLUMNS: tuple[str, ...] = ("source_file", "source_line", "detail")
+ORIGIN_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("source_file", "string", "Replayed file the unparsable row came from"),
+    FieldSpec("source_line", "long", "Line number of the row in that file (1 = first line)"),
+    FieldSpec("detail", "string", "Why the row could not be parsed"),
+)
+ORIGIN_COLUMNS: tuple[str, ...] = tuple(f.name for f in ORIGIN_FIELDS)
 
 
 def unparsable_schema() -> pa.Schema:
-    """Arrow schema of a producer-side quarantine file (``ingest_date`` is in the path)."""
-    import pyarrow as pa
-
-    utc = pa.timestamp("us", tz="UTC")
-    return pa.schema(
-        [
-            pa.field("kafka_topic", pa.string()),
-            pa.field("kafka_partition", pa.int32()),
-            pa.field("kafka_offset", pa.int64()),
-            pa.field("kafka_ts", utc),
-            pa.field("key", pa.string()),
-            pa.field("raw_payload", pa.string()),
-            pa.field("failed_rules", pa.list_(pa.string())),
-            pa.field("bronze_file", pa.string()),
-            pa.field("quarantined_at", utc),
-            pa.field("source_file", pa.string()),
-            pa.field("source_line", pa.int64()),
-            pa.field("detail", pa.string()),
-        ]
-    )
+    """Arrow schema of a producer-side quarantine file (``ingest_date`` is in the path): the
+    quarantine contract's columns plus the origin columns of a file row."""
+    schema = without_partition(quarantine_schema(), "ingest_date")
+    for field in arrow_fields(ORIGIN_FIELDS):
+        schema = schema.append(field)
+    return schema
 
 
 def quarantine_union_schema() -> pa.Schema:

@@ -571,28 +571,22 @@ class Aggregator:
         return _fixed(opened.astimezone(self._tz))
 
     def _bar(self, w: _Window, o: float, c: float, produced: datetime) -> Bar:
-        bar = Bar.__new__(Bar)
-        object.__setattr__(
-            bar,
-            "__dict__",
-            {
-                "symbol": w.symbol,
-                "interval": self.config.interval,
-                "bar_ts": self._bar_ts(w),
-                "open": o,
-                "high": w.high,
-                "low": w.low,
-                "close": c,
-                "volume": round(w.volume),
-                "source": w.provider,
-                "produced_at": produced,
-                "schema_version": SCHEMA_VERSION,
-            },
+        # every value is built here from checked trades (the interval by AggregatorConfig):
+        # construct without re-validating, the hot path of the aggregator
+        values: dict[str, Any] = dict(
+            symbol=w.symbol,
+            interval=self.config.interval,
+            bar_ts=self._bar_ts(w),
+            open=o,
+            high=w.high,
+            low=w.low,
+            close=c,
+            volume=round(w.volume),
+            source=w.provider,
+            produced_at=produced,
+            schema_version=SCHEMA_VERSION,
         )
-        object.__setattr__(bar, "__pydantic_fields_set__", set(_BAR_FIELDS))
-        object.__setattr__(bar, "__pydantic_extra__", None)
-        object.__setattr__(bar, "__pydantic_private__", None)
-        return bar
+        return Bar.model_construct(**values)
 
     def _late(self, trade: Trade, partition: int) -> DeadLetter:
         wm = self._max_t.get(partition, -math.inf) - self._delay
@@ -603,20 +597,6 @@ class Aggregator:
             f"(watermark {wm_text}, grace {self._grace:g} s)",
             trade,
         )
-
-
-_BAR_FIELDS = (
-    "symbol",
-    "interval",
-    "bar_ts",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "source",
-    "produced_at",
-)
 
 
 def bars_and_dead(outputs: Iterable[Output]) -> Output:
