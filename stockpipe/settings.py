@@ -174,6 +174,9 @@ class SparkSettings(BaseModel):
 
 class DuckDBSettings(BaseModel):
     path: str | None = Field(default=None, description="default: <data_dir>/warehouse.duckdb")
+    lock_wait_seconds: float = Field(
+        default=10.0, ge=0, description="a writer waits this long for a reader (dashboard, a query) to let go"
+    )
 
 
 class SnowflakeSettings(BaseModel):

@@ -28,7 +28,10 @@ from stockpipe.sources.companies import (
 )
 
 companies_app = typer.Typer(
-    help="The companies reference (symbol, name, sector, industry, exchange) the cleaning job reads.",
+    help=(
+        "The companies reference (symbol, name, sector, industry, exchange) the cleaning job reads."
+        "\n\nExample:  stockpipe companies add ASML --name 'ASML Holding' --exchange XAMS"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(companies_app, name="companies")

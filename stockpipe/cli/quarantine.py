@@ -12,7 +12,10 @@ from stockpipe.orchestration.lock import pipeline_lock
 from stockpipe.settings import get_settings
 
 quarantine_app = typer.Typer(
-    help="Quarantined records: why they were rejected, and re-admitting them once fixed.",
+    help=(
+        "Quarantined records: why they were rejected, and re-admitting them once fixed."
+        "\n\nExample:  stockpipe quarantine list --rule unknown_symbol"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")

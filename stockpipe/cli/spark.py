@@ -11,7 +11,10 @@ from stockpipe.cli.app import app
 from stockpipe.settings import get_settings
 
 spark_app = typer.Typer(
-    help="The local Spark Connect server on 127.0.0.1 that keeps Spark warm between commands.",
+    help=(
+        "The local Spark Connect server on 127.0.0.1 that keeps Spark warm between commands."
+        "\n\nExample:  stockpipe spark status"
+    ),
     no_args_is_help=True,
 )
 app.add_typer(spark_app, name="spark")

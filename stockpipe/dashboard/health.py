@@ -130,6 +130,8 @@ def rows_display(health: Health) -> pd.DataFrame:
 
 
 def live_sources_display(statuses: list[dict[str, Any]], now: datetime | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     """Live-source status files as a display table (pure)."""
     return pd.DataFrame(status_rows(statuses, now), columns=list(STATUS_COLUMNS))
 

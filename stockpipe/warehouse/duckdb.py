@@ -10,6 +10,7 @@ table. The session time zone is UTC so ``timestamptz`` values never depend on th
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -54,27 +55,47 @@ class DuckDBWarehouse(Warehouse):
             settings.warehouse.raw_schema,
             settings.warehouse.gold_schema,
             read_only=read_only,
+            lock_wait=settings.duckdb.lock_wait_seconds,
         )
 
     @classmethod
-    def open(cls, path: Path, raw_schema: str, gold_schema: str, *, read_only: bool = False) -> Self:
+    def open(
+        cls,
+        path: Path,
+        raw_schema: str,
+        gold_schema: str,
+        *,
+        read_only: bool = False,
+        lock_wait: float = 0.0,
+    ) -> Self:
+        """Open the warehouse file; a lock held by another process (DuckDB allows one writer
+        process, and no writer beside a reader) is waited for up to ``lock_wait`` seconds, so a
+        dashboard or a query reading for a moment does not fail a load."""
         import duckdb
 
         quote_identifier(raw_schema, "schema name")
         quote_identifier(gold_schema, "schema name")
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            if _LOCK_RE.search(str(exc)):
-                raise WarehouseUnavailableError(
-                    f"The DuckDB warehouse {path} is locked by another process; "
-                    "wait for it to finish (or stop it) and retry."
-                ) from exc
-            raise WarehouseUnavailableError(
-                f"Cannot open the DuckDB warehouse {path}: {first_line(exc)}."
-            ) from exc
+        deadline = time.monotonic() + lock_wait
+        pause = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                if not _LOCK_RE.search(str(exc)):
+                    raise WarehouseUnavailableError(
+                        f"Cannot open the DuckDB warehouse {path}: {first_line(exc)}."
+                    ) from exc
+                if time.monotonic() + pause > deadline:
+                    waited = f" (waited {lock_wait:g} s)" if lock_wait else ""
+                    raise WarehouseUnavailableError(
+                        f"The DuckDB warehouse {path} is locked by another process{waited}; "
+                        "wait for it to finish (or stop it) and retry."
+                    ) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
         con.execute("set TimeZone = 'UTC'")
         return cls(con, path, raw_schema, gold_schema)
 
