@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from stockpipe import daemon
 from stockpipe.daemon import HOST, log_tail, port_answers, start_lock
 from stockpipe.errors import StockpipeError
+from stockpipe.settings import redact_url
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -190,7 +191,6 @@ def stop_server(settings: Settings) -> bool:
 
 def server_status(settings: Settings) -> dict[str, Any]:
     """Mode, address and liveness of the Spark stockpipe uses (never starts anything)."""
-    from stockpipe.settings import redact_url
 
     sp = settings.spark
     if sp.remote is not None:

@@ -41,7 +41,7 @@ from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, write_journal
 from stockpipe.contract.layout import silver_dir
 from stockpipe.contract.unparsable import unparsable_schema
-from stockpipe.lake.fs import LakeFS
+from stockpipe.lake.fs import LakeFS, filesystem
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -135,8 +135,6 @@ def read_quarantine(settings: Settings) -> pa.Table:
     """Every quarantine row of the lake (pyarrow through the lake filesystem), with ``ingest_date``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from stockpipe.lake.fs import filesystem
 
     fs, root = filesystem(settings)
     base = silver_dir(root, "quarantine")

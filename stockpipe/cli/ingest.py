@@ -19,8 +19,12 @@ from stockpipe.ingest.producer import produce_bars
 from stockpipe.ingest.topics import ensure_topic
 from stockpipe.lake.bronze import pending_spool_files, upload_spool
 from stockpipe.lake.unparsable import quarantine_unparsable
+from stockpipe.orchestration.pipeline import resolve_kafka
 from stockpipe.settings import get_settings
 from stockpipe.sources.base import SourceOptions
+from stockpipe.sources.live.feed_runner import run_feed
+from stockpipe.sources.live.registry import FEED_SOURCES, build_feed, build_live_source
+from stockpipe.sources.live.runtime import run_live
 from stockpipe.sources.registry import build_source
 from stockpipe.sources.replay import ReplaySource
 
@@ -263,11 +267,6 @@ def _produce_follow(settings: Any, source: str, opts: SourceOptions) -> None:
     import signal
     import threading
 
-    from stockpipe.clean.companies import warn_unknown_symbols
-    from stockpipe.ingest.topics import ensure_topic
-    from stockpipe.sources.live.registry import FEED_SOURCES, build_live_source
-    from stockpipe.sources.live.runtime import run_live
-
     if source in FEED_SOURCES:
         _produce_feed(settings, source, opts)
         return
@@ -300,11 +299,6 @@ def _produce_feed(settings: Any, source: str, opts: SourceOptions) -> None:
     """``produce --source finnhub|alpaca --follow``: the websocket into stock-trades (and bars)."""
     import signal
     import threading
-
-    from stockpipe.clean.companies import warn_unknown_symbols
-    from stockpipe.orchestration.pipeline import resolve_kafka
-    from stockpipe.sources.live.feed_runner import run_feed
-    from stockpipe.sources.live.registry import build_feed
 
     settings = resolve_kafka(settings)
     feed = build_feed(source, settings, opts.symbols)

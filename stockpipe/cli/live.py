@@ -9,7 +9,9 @@ import typer
 
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
+from stockpipe.orchestration.pipeline import resolve_kafka
 from stockpipe.settings import get_settings
+from stockpipe.sources.live.aggregator_service import AggregatorService, dead_letter_path
 
 
 @app.command("aggregate")
@@ -25,8 +27,6 @@ def aggregate_cmd(
 
     Example:  stockpipe aggregate
     """
-    from stockpipe.orchestration.pipeline import resolve_kafka
-    from stockpipe.sources.live.aggregator_service import AggregatorService, dead_letter_path
 
     settings = resolve_kafka(get_settings())
     stop = threading.Event()

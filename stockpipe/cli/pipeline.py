@@ -34,6 +34,7 @@ from stockpipe.orchestration.pipeline import (
 from stockpipe.orchestration.status import layer_counts, read_status, write_status
 from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 from stockpipe.settings import get_settings
+from stockpipe.sources.live.registry import FEED_SOURCES, LIVE_SOURCES
 from stockpipe.sources.live.status import STATUS_COLUMNS, read_live_statuses, status_rows
 
 
@@ -333,12 +334,9 @@ def stream_cmd(
         produce=produce,
         source=source,
     )
-    if source not in ("simulator", "replay"):
-        from stockpipe.sources.live.registry import FEED_SOURCES, LIVE_SOURCES
-
-        if source not in {*LIVE_SOURCES, *FEED_SOURCES}:
-            choices = ", ".join(sorted({*LIVE_SOURCES, *FEED_SOURCES}))
-            raise ConfigError(f"Unknown stream source {source!r}: choose simulator, replay or {choices}.")
+    if source not in ("simulator", "replay") and source not in {*LIVE_SOURCES, *FEED_SOURCES}:
+        choices = ", ".join(sorted({*LIVE_SOURCES, *FEED_SOURCES}))
+        raise ConfigError(f"Unknown stream source {source!r}: choose simulator, replay or {choices}.")
     runner = StreamRunner(settings, options)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.request_stop())

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from stockpipe.clean.quarantine import list_quarantine, run_replay
 from stockpipe.cli.app import app
 from stockpipe.cli.ui import console, grid_table, summary_table
 from stockpipe.orchestration.lock import pipeline_lock
@@ -36,7 +37,6 @@ def list_cmd(
 
     Example:  stockpipe quarantine list --rule unknown_symbol --limit 3
     """
-    from stockpipe.clean.quarantine import list_quarantine
 
     listing = list_quarantine(get_settings(), rule=rule, limit=limit)
     if listing.samples:
@@ -68,7 +68,6 @@ def replay_cmd(rule: RuleOpt = None) -> None:
 
     Example:  stockpipe quarantine replay --rule unknown_symbol
     """
-    from stockpipe.clean.quarantine import run_replay
 
     settings = get_settings()
     # one writer of silver at a time: not while `stockpipe run` or `stream` cleans

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from stockpipe.clean.connect_server import server_status, stop_server
+from stockpipe.clean.session import local_server
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
 from stockpipe.settings import get_settings
@@ -38,8 +40,6 @@ def spark_start() -> None:
 
     Example:  stockpipe spark start
     """
-    from stockpipe.clean.connect_server import server_status
-    from stockpipe.clean.session import local_server
 
     settings = get_settings()
     if settings.spark.remote is not None or settings.spark.mode == "classic":
@@ -55,7 +55,6 @@ def spark_stop() -> None:
 
     Example:  stockpipe spark stop
     """
-    from stockpipe.clean.connect_server import stop_server
 
     stopped = stop_server(get_settings())
     ui.console.print("Spark Connect server stopped." if stopped else "No Spark Connect server was running.")
@@ -67,6 +66,5 @@ def spark_status() -> None:
 
     Example:  stockpipe spark status
     """
-    from stockpipe.clean.connect_server import server_status
 
     ui.console.print(ui.summary_table("spark", _rows(server_status(get_settings()))))

@@ -124,8 +124,6 @@ def topic_configs(settings: Settings, topic: str, *, timeout: float = DEFAULT_TI
     """The cluster's configs of ``topic`` (DescribeConfigs), for checks and ``status``."""
     from confluent_kafka.admin import ConfigResource
 
-    from stockpipe.ingest.broker import ensure_bootstrap
-
     admin, _ = connect_admin(settings, ensure_bootstrap(settings), timeout)
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout=timeout)

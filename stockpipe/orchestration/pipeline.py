@@ -34,7 +34,8 @@ from stockpipe.settings import Settings, redact_url
 from stockpipe.sources import SourceOptions
 from stockpipe.sources.calendar import latest_complete_session
 from stockpipe.sources.companies import default_symbols, reference_path
-from stockpipe.sources.live.registry import POLLING_SOURCES
+from stockpipe.sources.live.registry import POLLING_SOURCES, build_live_source
+from stockpipe.sources.live.runtime import run_live
 from stockpipe.sources.registry import build_source
 from stockpipe.sources.replay import ReplaySource
 from stockpipe.warehouse.loader import run_load
@@ -199,9 +200,6 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
 
 def _poll_live_source(settings: Settings, options: RunOptions, reporter: Reporter) -> StepResult:
     """A scheduled run of a polling source: one round of the symbols that are due, incremental."""
-    from stockpipe.sources import SourceOptions
-    from stockpipe.sources.live.registry import build_live_source
-    from stockpipe.sources.live.runtime import run_live
 
     step = "Kafka_Producer"
     source = build_live_source(

@@ -31,13 +31,18 @@ from stockpipe.gold.runner import parse_project, run_transform
 from stockpipe.ingest.consumer import consume_to_spool
 from stockpipe.ingest.producer import produce_bars
 from stockpipe.lake.bronze import upload_spool
+from stockpipe.lake.unparsable import quarantine_unparsable
 from stockpipe.orchestration.freshness import Freshness, newly_visible, record
 from stockpipe.orchestration.lock import pipeline_lock
 from stockpipe.orchestration.pipeline import resolve_kafka
 from stockpipe.orchestration.status import record_cycle
 from stockpipe.settings import Settings
 from stockpipe.sources.base import Source, SourceOptions
-from stockpipe.sources.live.registry import FEED_SOURCES
+from stockpipe.sources.live.aggregator_service import AggregatorService
+from stockpipe.sources.live.feed_runner import run_feed
+from stockpipe.sources.live.registry import FEED_SOURCES, build_feed, build_live_source
+from stockpipe.sources.live.runtime import run_live
+from stockpipe.sources.replay import ReplaySource
 from stockpipe.sources.simulator import SimulatorSource
 from stockpipe.warehouse.loader import run_load
 
@@ -128,14 +133,11 @@ class StreamRunner:
         yield from source.bars()
 
     def _produce_feed(self) -> None:
-        from stockpipe.sources.live.feed_runner import run_feed
-        from stockpipe.sources.live.registry import build_feed
 
         feed = build_feed(self.options.source, self.settings, self.options.symbols)
         run_feed(self.settings, feed, stop=self._stop_producer, on_bars=self._count_produced)
 
     def _aggregate(self) -> None:
-        from stockpipe.sources.live.aggregator_service import AggregatorService
 
         try:
             self._aggregator = AggregatorService(
@@ -160,9 +162,6 @@ class StreamRunner:
             time.sleep(0.2)
 
     def _produce_live(self) -> None:
-        from stockpipe.sources.base import SourceOptions
-        from stockpipe.sources.live.registry import build_live_source
-        from stockpipe.sources.live.runtime import run_live
 
         live = build_live_source(
             self.options.source, self.settings, SourceOptions(symbols=self.options.symbols)
@@ -306,9 +305,6 @@ class StreamRunner:
     def _prepare_replay(self, options: SourceOptions) -> None:
         """Read the replay files before anything is sent: a strict replay fails here; a lenient
         one quarantines its unparsable rows."""
-        from stockpipe.clean.companies import warn_unknown_symbols
-        from stockpipe.lake.unparsable import quarantine_unparsable
-        from stockpipe.sources.replay import ReplaySource
 
         source = ReplaySource(options)
         self.unparsable = quarantine_unparsable(self.settings, source)

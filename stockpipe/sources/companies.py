@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from stockpipe.contract.bar import SYMBOL_RE
 from stockpipe.contract.companies import COLUMNS, CSV_COLUMNS, DEFAULT_EXCHANGE
 from stockpipe.errors import ConfigError, StockpipeError
+from stockpipe.sources.calendar import resolve_exchange
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -177,7 +178,6 @@ def write_reference(settings: Settings, companies: Iterable[Company]) -> Path:
 
 def check_company(company: Company) -> Company:
     """``company`` when its symbol is valid and its exchange known (or empty); else ``ConfigError``."""
-    from stockpipe.sources.calendar import resolve_exchange
 
     if not SYMBOL_RE.match(company.symbol):
         raise ConfigError(f"{company.symbol!r} is not a valid symbol (letters, digits, '.' and '-').")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from stockpipe.contract import silver
+from stockpipe.contract import companies, silver
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,7 +35,6 @@ def silver_stock_prices_schema() -> pa.Schema:
 
 def silver_companies_schema() -> pa.Schema:
     """The companies contract (``contract/companies.py``)."""
-    from stockpipe.contract import companies
 
     return companies.arrow_schema()
 

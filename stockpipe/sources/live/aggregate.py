@@ -46,6 +46,8 @@ from typing import Any, NamedTuple
 
 from stockpipe.contract import Bar
 from stockpipe.contract.bar import INTERVALS, SCHEMA_VERSION
+from stockpipe.sources import calendar
+from stockpipe.sources.calendar import EXCHANGE, EXCHANGE_TZ
 from stockpipe.sources.live.conditions import ConditionRules, Effect, rules_for
 from stockpipe.sources.live.trades import Trade
 
@@ -210,7 +212,6 @@ def exchange_time(ts: datetime, exchange: str = "XNYS") -> datetime:
 
 @lru_cache(maxsize=8)
 def _exchange_tz(exchange: str) -> tzinfo:
-    from stockpipe.sources.calendar import EXCHANGE, EXCHANGE_TZ
 
     if exchange == EXCHANGE:
         return EXCHANGE_TZ
@@ -223,7 +224,6 @@ def _exchange_tz(exchange: str) -> tzinfo:
 
 @lru_cache(maxsize=4096)
 def _session_open(exchange: str, day: Any) -> datetime | None:
-    from stockpipe.sources import calendar
 
     if exchange == calendar.EXCHANGE:
         try:

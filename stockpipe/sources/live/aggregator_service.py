@@ -40,6 +40,9 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
 from stockpipe.faults import fault_point
+from stockpipe.ingest.broker import ensure_bootstrap, is_embedded
+from stockpipe.ingest.client import consumer_config, producer_config
+from stockpipe.ingest.topics import ensure_topic, ensure_trades_topic
 from stockpipe.sources.live.aggregate import Aggregator, AggregatorConfig, DeadLetter
 from stockpipe.sources.live.atomic import write_json_atomic
 from stockpipe.sources.live.status import StatusWriter
@@ -193,10 +196,6 @@ class AggregatorService:
 
     def run(self, *, idle_exit: float | None = None) -> AggregatorResult:
         from confluent_kafka import Consumer, Producer
-
-        from stockpipe.ingest.broker import ensure_bootstrap, is_embedded
-        from stockpipe.ingest.client import consumer_config, producer_config
-        from stockpipe.ingest.topics import ensure_topic, ensure_trades_topic
 
         settings = self.settings
         bootstrap = ensure_bootstrap(settings)

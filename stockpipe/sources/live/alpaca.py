@@ -30,6 +30,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection
 
+from stockpipe.errors import ConfigError
 from stockpipe.sources.bar_builder import make_bar
 from stockpipe.sources.live.aggregate import exchange_time
 from stockpipe.sources.live.errors import FeedProtocolError, FeedRefusedError
@@ -205,7 +206,6 @@ class AlpacaFeed(WebsocketFeed):
 
 def build_feed(settings: Any, symbols: Sequence[str], **kw: Any) -> AlpacaFeed:
     """A feed from ``Settings`` (``alpaca`` and ``live`` groups); missing keys are a ConfigError."""
-    from stockpipe.errors import ConfigError
 
     a = settings.alpaca
     if a.api_key_id is None or a.api_secret_key is None:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.contract import Bar
 from stockpipe.errors import StockpipeError
+from stockpipe.ingest.client import producer_config
+from stockpipe.ingest.topics import ensure_topic, ensure_trades_topic
 from stockpipe.sources.live.status import StatusWriter
 from stockpipe.sources.live.trades import Trade
 
@@ -69,9 +71,6 @@ def run_feed(
 ) -> FeedResult:
     """Produce ``feed``'s events until it ends (``stop`` set, or a refused/protocol error)."""
     from confluent_kafka import Producer
-
-    from stockpipe.ingest.client import producer_config
-    from stockpipe.ingest.topics import ensure_topic, ensure_trades_topic
 
     stop = stop or threading.Event()
     trades_topic = ensure_trades_topic(settings)

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.sync.client import ClientConnection
 
+from stockpipe.errors import ConfigError
 from stockpipe.sources.live.errors import FeedRefusedError
 from stockpipe.sources.live.feed import Event, FeedOptions, MalformedMessageError, WebsocketFeed, loads
 from stockpipe.sources.live.trades import TradeFormatError, make_trade
@@ -100,7 +101,6 @@ class FinnhubFeed(WebsocketFeed):
 
 def build_feed(settings: Any, symbols: Sequence[str], **kw: Any) -> FinnhubFeed:
     """A feed from ``Settings`` (``finnhub`` and ``live`` groups); a missing token is a ConfigError."""
-    from stockpipe.errors import ConfigError
 
     key = settings.finnhub.api_key
     if key is None or not key.get_secret_value():

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockpipe.errors import ConfigError
+from stockpipe.sources.companies import default_symbols
+from stockpipe.sources.live import alpaca, finnhub
+from stockpipe.sources.live.alphavantage_poll import build
 
 if TYPE_CHECKING:
     from stockpipe.settings import Settings
@@ -17,7 +20,6 @@ LiveFactory = Callable[["Settings", "SourceOptions"], "LiveSource"]
 
 
 def _alphavantage(settings: Settings, options: SourceOptions) -> LiveSource:
-    from stockpipe.sources.live.alphavantage_poll import build
 
     return build(settings, options)
 
@@ -29,16 +31,11 @@ POLLING_SOURCES: frozenset[str] = frozenset({"alphavantage"})  # a scheduled `ru
 
 def build_feed(name: str, settings: Settings, symbols: tuple[str, ...]) -> WebsocketFeed:
     """The websocket feed ``name`` for ``symbols`` (default: the first five shipped companies)."""
-    from stockpipe.sources.companies import default_symbols
 
     symbols = symbols or default_symbols(5)
     if name == "finnhub":
-        from stockpipe.sources.live import finnhub
-
         return finnhub.build_feed(settings, symbols)
     if name == "alpaca":
-        from stockpipe.sources.live import alpaca
-
         return alpaca.build_feed(settings, symbols)
     raise ConfigError(
         f"Source {name!r} is not a websocket feed: choose one of {', '.join(sorted(FEED_SOURCES))}."

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.errors import StockpipeError
 from stockpipe.faults import fault_point
+from stockpipe.ingest.client import producer_config
+from stockpipe.ingest.topics import ensure_topic
 from stockpipe.sources.live.base import LiveBatch, LiveSource
 from stockpipe.sources.live.status import StatusWriter
 
@@ -51,9 +53,6 @@ def run_live(
 ) -> LiveResult:
     """Send ``source``'s batches to ``settings.kafka.topic`` until it stops (see the module docstring)."""
     from confluent_kafka import Producer
-
-    from stockpipe.ingest.client import producer_config
-    from stockpipe.ingest.topics import ensure_topic
 
     stop = stop or threading.Event()
     info = ensure_topic(settings)
