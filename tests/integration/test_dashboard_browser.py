@@ -284,6 +284,8 @@ def test_overview_movers_and_sector_chart(page: Any, dashboard_url: str, warehou
             "(select max(trade_date) from gold.mart_daily_returns) order by daily_return desc limit 5",
         )
     ]
+    if gainers:  # the sector chart can render before the movers table: wait for its rows too
+        page.wait_for_selector(".st-key-gainers table tbody tr", timeout=WAIT_MS)
     shown = page.locator(".st-key-gainers table tbody tr").evaluate_all(
         "rows => rows.map(r => r.querySelector('td, th').innerText.trim())"
     )
