@@ -121,6 +121,12 @@ def main() -> None:
     vis50, vis95 = histogram_percentile(histograms, 50), histogram_percentile(histograms, 95)
     seconds = sorted(c["seconds"] for c in cycles)
     emit95 = nearest_rank(emit, 95)
+    busy = sorted(c["seconds"] for c in measured) or [0.0]
+    phase_names = sorted({k for c in measured for k in c.get("phases", {})})
+    phase_medians = ", ".join(
+        f"{k} {nearest_rank(sorted(c.get('phases', {}).get(k, 0.0) for c in measured), 50):.2f}"
+        for k in phase_names
+    )
     lags = [c["lag"] for c in cycles]
     half = len(lags) // 2
     text = "\n".join(
@@ -139,6 +145,9 @@ def main() -> None:
             f"| bars in gold.fact_stock | {len(rows):,} |",
             f"| cycles (with new bars) | {len(cycles)} ({len(measured)}) |",
             f"| cycle duration median / max | {nearest_rank(seconds, 50):.1f} s / {seconds[-1]:.1f} s |",
+            f"| cycles with new bars: duration median / max | {nearest_rank(busy, 50):.1f} s / "
+            f"{busy[-1]:.1f} s |",
+            f"| cycles with new bars: median seconds per step | {phase_medians or 'n/a'} |",
             f"| produced_at - bar end, p50 / p95 | {nearest_rank(emit, 50):.1f} s / {emit95:.1f} s |",
             f"| visible in gold - produced_at, p50 / p95 | {vis50} s / {vis95} s |",
             f"| **bound on visible - bar end, p95** | **{emit95 + float(vis95 or 0):.1f} s** |",
