@@ -107,7 +107,8 @@ def main() -> None:
             sent = server.sent
             sending = max(1e-9, server.last_at - (server.first_at or server.last_at))
             load = os.getloadavg()
-        subprocess.run([sys.executable, "-m", "stockpipe", "broker", "stop"], env=env, check=False)
+        for owned in (["broker", "stop"], ["spark", "stop"]):  # the stream leaves both warm
+            subprocess.run([sys.executable, "-m", "stockpipe", *owned], env=env, check=False)
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
         cycles = [
