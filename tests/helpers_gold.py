@@ -59,15 +59,16 @@ DDL = {
     "raw.dbt_results": _raw_columns(tables.DBT_RESULTS),
     "raw.freshness": _raw_columns(tables.FRESHNESS),
     "gold.dim_companies": """symbol varchar, asset_type varchar, name varchar, sector varchar,
-        industry varchar, description varchar, exchange varchar, has_reference_data boolean""",
+        industry varchar, description varchar, exchange varchar, exchange_timezone varchar,
+        has_reference_data boolean""",
     "gold.dim_date": """date_key varchar, date timestamp, bar_ts timestamptz, trade_date date,
         year integer, month integer, day integer, day_of_week integer, quarter integer,
-        week integer, hour integer, minute integer""",
+        week integer, hour integer, minute integer, exchange_timezone varchar""",
     "gold.fact_stock": """id varchar, company_id varchar, date_key varchar, open_price double,
         close_price double, high_price double, low_price double, volume bigint, symbol varchar,
         interval varchar, interval_minutes integer, bar_ts timestamptz, trade_date date,
         is_regular_session boolean, source_name varchar, produced_at timestamptz,
-        loaded_at timestamptz""",
+        loaded_at timestamptz, exchange_timezone varchar""",
     "gold.mart_daily_ohlcv": """symbol varchar, trade_date date, open double, high double,
         low double, close double, volume bigint, vwap double, bar_count bigint,
         source_interval varchar""",
@@ -154,6 +155,7 @@ def gold_frames(bars: pd.DataFrame, companies: pd.DataFrame, loaded_at: datetime
             "source_name": bars["source"],
             "produced_at": bars["produced_at"],
             "loaded_at": loaded_at,
+            "exchange_timezone": EXCHANGE_TZ,
         }
     )
     dim_date = pd.DataFrame(
@@ -170,6 +172,7 @@ def gold_frames(bars: pd.DataFrame, companies: pd.DataFrame, loaded_at: datetime
             "week": local.dt.isocalendar().week.astype(int),
             "hour": local.dt.hour,
             "minute": local.dt.minute,
+            "exchange_timezone": EXCHANGE_TZ,
         }
     ).drop_duplicates("date_key", ignore_index=True)
     typical = (bars["high"] + bars["low"] + bars["close"]) / 3
@@ -205,7 +208,7 @@ def gold_frames(bars: pd.DataFrame, companies: pd.DataFrame, loaded_at: datetime
         )
         .reset_index()
     )
-    dims = companies.assign(has_reference_data=True)
+    dims = companies.assign(exchange_timezone=EXCHANGE_TZ, has_reference_data=True)
     return {
         "fact_stock": fact,
         "dim_companies": dims[dims["symbol"].isin(bars["symbol"].unique())],

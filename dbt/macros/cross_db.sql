@@ -18,16 +18,17 @@
 {%- endmacro %}
 
 {#- The instant as a wall-clock timestamp (no zone) in the exchange's time zone. -#}
-{% macro to_exchange_local(ts) -%}
-    {{ return(adapter.dispatch('to_exchange_local', 'stockpipe')(ts)) }}
+{#- timezone: a SQL expression naming an IANA zone (a column such as dim_companies.exchange_timezone). -#}
+{% macro to_exchange_local(ts, timezone) -%}
+    {{ return(adapter.dispatch('to_exchange_local', 'stockpipe')(ts, timezone)) }}
 {%- endmacro %}
 
-{% macro duckdb__to_exchange_local(ts) -%}
-    timezone('{{ var("exchange_timezone", "America/New_York") }}', {{ ts }})
+{% macro duckdb__to_exchange_local(ts, timezone) -%}
+    timezone({{ timezone }}, {{ ts }})
 {%- endmacro %}
 
-{% macro snowflake__to_exchange_local(ts) -%}
-    convert_timezone('{{ var("exchange_timezone", "America/New_York") }}', {{ ts }})::timestamp_ntz
+{% macro snowflake__to_exchange_local(ts, timezone) -%}
+    convert_timezone({{ timezone }}, {{ ts }})::timestamp_ntz
 {%- endmacro %}
 
 {#- ISO day of week of a wall-clock timestamp: 1 = Monday ... 7 = Sunday. -#}
@@ -57,8 +58,16 @@
 {%- endmacro %}
 
 {#- Keys shared by the models (one definition, so fact and dimension always agree). -#}
-{% macro date_key(ts) -%}
-    {{ dbt.hash(stockpipe.utc_iso(ts)) }}
+{#-
+  date_key: one dim_date row per (instant, exchange time zone). In the default zone (var
+  exchange_timezone, America/New_York) it is md5 of the UTC ISO text, as before exchanges had
+  zones, so keys already in an incremental fact_stock stay valid; elsewhere the zone is appended.
+-#}
+{% macro date_key(ts, timezone) -%}
+    {%- set iso = stockpipe.utc_iso(ts) -%}
+    {%- set default_zone = var('exchange_timezone', 'America/New_York') -%}
+    {{ dbt.hash("case when " ~ timezone ~ " = '" ~ default_zone ~ "' then " ~ iso ~ " else "
+                ~ dbt.concat([iso, "'|'", timezone]) ~ " end") }}
 {%- endmacro %}
 
 {% macro bar_id(symbol, bar_interval, ts) -%}

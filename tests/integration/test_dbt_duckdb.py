@@ -93,7 +93,11 @@ def test_docs_generate_writes_catalog_and_lineage(duckdb_warehouse: BuiltWarehou
     columns = catalog["nodes"]["model.stockpipe.dim_date"]["columns"]
     assert {"date_key", "date", "hour", "minute"} <= {c.lower() for c in columns}
     manifest = json.loads((target / "manifest.json").read_text())
-    assert manifest["parent_map"]["model.stockpipe.fact_stock"] == ["model.stockpipe.stg_stock_prices"]
+    assert sorted(manifest["parent_map"]["model.stockpipe.fact_stock"]) == [
+        "model.stockpipe.dim_companies",  # the exchange's time zone, part of date_key
+        "model.stockpipe.stg_stock_prices",
+    ]
+    assert manifest["parent_map"]["model.stockpipe.dim_date"] == ["model.stockpipe.fact_stock"]
     assert "source.stockpipe.raw.stock_prices" in manifest["parent_map"]["model.stockpipe.stg_stock_prices"]
     assert (target / "index.html").exists()
 
@@ -225,6 +229,38 @@ def test_resent_newer_bar_updates_fact_stock_incrementally(
         [last, before["m"][0]],
     )
     assert unchanged["n"][0] == len([b for b in ds.stock_prices.to_pylist() if b["trade_date"] < last])
+
+
+def test_fact_stock_built_before_exchange_zones_gains_the_column_and_keeps_its_keys(
+    duckdb_warehouse: BuiltWarehouse, tmp_path: Path
+) -> None:
+    """An incremental fact_stock from before `exchange_timezone` existed: the next build appends
+    the column (older rows null = the default zone), dim_date still covers every key, quality passes."""
+    clone = clone_warehouse(duckdb_warehouse, tmp_path)
+    settings, ds = clone.settings, clone.dataset
+    last = ds.trade_dates[-1]
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("alter table gold.fact_stock drop column exchange_timezone")
+        for table in ("raw.stock_prices", "gold.fact_stock"):  # the older days came in an earlier load
+            sql = f"update {table} set loaded_at = loaded_at - interval 1 hour where trade_date < ?"
+            con.execute(sql, [last])
+        old_keys = dict(con.execute("select id, date_key from gold.fact_stock").fetchall())
+    part = ds.partition(last).to_pylist()
+    for row in part:
+        row["produced_at"] = row["produced_at"] + timedelta(minutes=5)  # re-sent: a newer version
+    ds.replace_partition(last, pa.Table.from_pylist(part, schema=ds.stock_prices.schema))
+    assert run_load(settings).partitions_loaded == 1
+    assert run_transform(settings).success
+    fact = query(settings, "select id, date_key, trade_date, exchange_timezone from gold.fact_stock")
+    rebuilt = fact["trade_date"].dt.date == last
+    assert fact.loc[rebuilt, "exchange_timezone"].eq("America/New_York").all()
+    assert fact.loc[~rebuilt, "exchange_timezone"].isna().all()
+    assert dict(zip(fact["id"], fact["date_key"], strict=True)) == old_keys  # New York keys unchanged
+    dim = query(settings, "select date_key, exchange_timezone from gold.dim_date")
+    assert set(dim["date_key"]) == set(fact["date_key"])
+    assert dim["exchange_timezone"].eq("America/New_York").all()
+    checked = run_quality(settings)
+    assert checked.success, [(n.name, n.message) for n in checked.failed]
 
 
 def test_quality_reports_an_ohlc_inconsistent_row_and_stale_source_by_name(

@@ -160,6 +160,37 @@ def test_gold_daily_marts_equal_a_pandas_recomputation(own_run: dict[str, Any]) 
     assert mismatches == 0
 
 
+def test_dim_date_parts_are_local_to_each_bars_exchange(own_run: dict[str, Any]) -> None:
+    """One calendar definition down to gold: a London bar's hour is London's, New York's New York's."""
+    zone_of = {symbol: str(xcals.get_calendar(exchange).tz) for symbol, exchange, *_ in FILES.values()}
+    with duckdb.connect(str(own_run["data_dir"] / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        rows = con.execute(
+            "select f.symbol, f.bar_ts, f.trade_date, d.exchange_timezone, d.date, d.trade_date as d_date,"
+            " d.hour, d.minute, d.day_of_week from gold.fact_stock f"
+            " join gold.dim_date d on d.date_key = f.date_key"
+        ).df()
+        companies = dict(con.execute("select symbol, exchange_timezone from gold.dim_companies").fetchall())
+        facts = con.execute("select count(*) from gold.fact_stock").fetchone()
+    assert facts is not None
+    assert len(rows) == facts[0]  # every fact row finds exactly one dim_date row
+    assert {s: companies[s] for s in zone_of} == zone_of
+    opens: dict[str, set[tuple[int, int]]] = {}
+    mismatches = 0
+    for r in rows.itertuples():
+        local = pd.Timestamp(r.bar_ts).tz_convert(zone_of[r.symbol])
+        mismatches += r.exchange_timezone != zone_of[r.symbol]
+        mismatches += pd.Timestamp(r.date) != local.tz_localize(None)
+        mismatches += (r.hour, r.minute, r.day_of_week) != (local.hour, local.minute, local.isoweekday())
+        mismatches += pd.Timestamp(r.d_date).date() != pd.Timestamp(r.trade_date).date()
+        opens.setdefault(r.symbol, set()).add((int(r.hour), int(r.minute)))
+    assert mismatches == 0
+    # daily bars are stamped at their exchange's open: 08:00 London, 09:00 Amsterdam, 09:30 New York
+    assert opens["SHEL.L"] == {(8, 0)}
+    assert opens["ASML.AS"] == {(9, 0)}
+    assert opens["AAPL"] == {(9, 30)}
+
+
 def test_stream_replays_a_file_and_drains_into_gold(tmp_path: Path) -> None:
     data_dir = tmp_path / "stream"
     env = stockpipe_env(data_dir)

@@ -8,7 +8,9 @@ from typing import Any
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from stockpipe.contract import dbt_source_columns
+from stockpipe.gold import exchanges as dbt_exchanges
 from stockpipe.gold import sources as dbt_sources
+from stockpipe.sources.calendar import exchange_zone, resolve_exchange
 from stockpipe.warehouse import tables
 
 DBT = Path(__file__).resolve().parents[2] / "dbt"
@@ -42,6 +44,17 @@ SEED_COLUMNS = {
 def test_committed_sources_yml_is_generated_from_the_contract() -> None:
     assert dbt_sources.SOURCES_FILE.read_text(encoding="utf-8") == dbt_sources.render_sources_yml()
     assert dbt_sources.main(["--check"]) == 0
+
+
+def test_committed_exchange_timezones_model_is_generated_from_exchange_calendars() -> None:
+    assert dbt_exchanges.MODEL_FILE.read_text(encoding="utf-8") == dbt_exchanges.render_model()
+    assert dbt_exchanges.main(["--check"]) == 0
+    rows = {name: (code, zone) for name, code, zone in dbt_exchanges.exchange_timezones()}
+    # the names the cleaning job accepts resolve to the same calendar and zone here
+    for name in ("NASDAQ", "NYSE", "XNYS", "LSE", "XLON", "XAMS", "XSHG"):
+        code = resolve_exchange(name)
+        assert rows[name] == (code, str(exchange_zone(code))), name
+    assert rows["LSE"] == ("XLON", "Europe/London")
 
 
 def test_stock_prices_source_columns_follow_contract_then_raw_table() -> None:

@@ -11,6 +11,12 @@ companies as (
 
 ),
 
+exchange_timezones as (
+
+    select * from {{ ref('stg_exchange_timezones') }}
+
+),
+
 traded_symbols as (
 
     select distinct symbol from {{ ref('stg_stock_prices') }}
@@ -29,16 +35,20 @@ ranked_companies as (
 listed as (
 
     select
-        symbol,
-        asset_type,
-        company_name as name,
-        sector,
-        industry,
-        description,
-        exchange,
+        ranked_companies.symbol,
+        ranked_companies.asset_type,
+        ranked_companies.company_name as name,
+        ranked_companies.sector,
+        ranked_companies.industry,
+        ranked_companies.description,
+        ranked_companies.exchange,
+        coalesce(exchange_timezones.timezone, '{{ var("exchange_timezone", "America/New_York") }}')
+            as exchange_timezone,
         true as has_reference_data
     from ranked_companies
-    where symbol_rank = 1
+    left join exchange_timezones
+        on exchange_timezones.exchange = upper(trim(ranked_companies.exchange))
+    where ranked_companies.symbol_rank = 1
 
 ),
 
@@ -52,6 +62,7 @@ unlisted as (
         cast(null as {{ dbt.type_string() }}) as industry,
         cast(null as {{ dbt.type_string() }}) as description,
         cast(null as {{ dbt.type_string() }}) as exchange,
+        '{{ var("exchange_timezone", "America/New_York") }}' as exchange_timezone,
         false as has_reference_data
     from traded_symbols
     left join listed

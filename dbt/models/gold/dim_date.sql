@@ -1,20 +1,34 @@
 {#-
-  One row per distinct bar timestamp (the seed's DIM_DATE, made intraday): calendar parts of
-  the exchange-local wall-clock time; date_key = md5 of the UTC ISO timestamp.
+  One row per (bar timestamp, exchange time zone) that fact_stock holds: the calendar parts of the
+  wall-clock time at the bar's exchange (dim_companies.exchange_timezone, from exchange_calendars),
+  so an XLON bar's hour is London's and an XNYS bar's New York's. date_key comes from fact_stock
+  (macro date_key), so every fact row finds its row here.
 -#}
 with
 
+fact_stock as (
+
+    select * from {{ ref('fact_stock') }}
+
+),
+
 bar_times as (
 
-    select distinct bar_ts from {{ ref('stg_stock_prices') }}
+    select distinct
+        date_key,
+        bar_ts,
+        coalesce(exchange_timezone, '{{ var("exchange_timezone", "America/New_York") }}') as exchange_timezone
+    from fact_stock
 
 ),
 
 localized as (
 
     select
+        date_key,
         bar_ts,
-        {{ stockpipe.to_exchange_local('bar_ts') }} as local_ts
+        exchange_timezone,
+        {{ stockpipe.to_exchange_local('bar_ts', 'exchange_timezone') }} as local_ts
     from bar_times
 
 ),
@@ -22,7 +36,7 @@ localized as (
 final as (
 
     select
-        {{ stockpipe.date_key('bar_ts') }} as date_key,
+        date_key,
         local_ts as date,
         bar_ts,
         cast(local_ts as date) as trade_date,
@@ -33,7 +47,8 @@ final as (
         cast(extract(quarter from local_ts) as {{ dbt.type_int() }}) as quarter,
         {{ stockpipe.iso_week('local_ts') }} as week,
         cast(extract(hour from local_ts) as {{ dbt.type_int() }}) as hour,
-        cast(extract(minute from local_ts) as {{ dbt.type_int() }}) as minute
+        cast(extract(minute from local_ts) as {{ dbt.type_int() }}) as minute,
+        exchange_timezone
     from localized
 
 )

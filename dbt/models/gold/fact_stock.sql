@@ -4,6 +4,9 @@
   gets a new loaded_at) and delete+inserts them by id, so a re-sent newer version of a bar
   replaces the old one. Within a batch the newest version wins (produced_at, then Kafka order).
   tmp_relation_type (Snowflake only): the batch is staged in a transient table.
+  exchange_timezone (from dim_companies) places the bar in dim_date; it was added after the first
+  release, so on_schema_change appends it to an existing table, where older rows hold null (they
+  were all keyed in the default zone, which dim_date assumes for them).
 -#}
 {{
     config(
@@ -11,7 +14,7 @@
         unique_key='id',
         incremental_strategy='delete+insert',
         tmp_relation_type='transient',
-        on_schema_change='fail'
+        on_schema_change='append_new_columns'
     )
 }}
 
@@ -27,6 +30,12 @@ stock_prices as (
 
 ),
 
+companies as (
+
+    select symbol, exchange_timezone from {{ ref('dim_companies') }}
+
+),
+
 latest_versions as (
 
     select
@@ -39,12 +48,25 @@ latest_versions as (
 
 ),
 
+zoned as (
+
+    select
+        latest_versions.*,
+        coalesce(companies.exchange_timezone, '{{ var("exchange_timezone", "America/New_York") }}')
+            as exchange_timezone
+    from latest_versions
+    left join companies
+        on companies.symbol = latest_versions.symbol
+    where latest_versions.version_rank = 1
+
+),
+
 final as (
 
     select
         {{ stockpipe.bar_id('symbol', 'bar_interval', 'bar_ts') }} as id,
         symbol as company_id,
-        {{ stockpipe.date_key('bar_ts') }} as date_key,
+        {{ stockpipe.date_key('bar_ts', 'exchange_timezone') }} as date_key,
         open_price,
         close_price,
         high_price,
@@ -58,9 +80,9 @@ final as (
         is_regular_session,
         source_name,
         produced_at,
-        loaded_at
-    from latest_versions
-    where version_rank = 1
+        loaded_at,
+        exchange_timezone
+    from zoned
 
 )
 
