@@ -119,6 +119,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.adaptive.enabled": "true",
         # stockpipe draws its own progress; Spark's console bars would garble it
         "spark.ui.showConsoleProgress": "false",
+        # A warm server or a stream runs thousands of small jobs; Spark's status store keeps
+        # 1,000 of each by default (UI or not), which the soak saw as a rising driver heap.
+        "spark.ui.retainedJobs": "100",
+        "spark.ui.retainedStages": "100",
+        "spark.sql.ui.retainedExecutions": "100",
     }
     # Spark's generated code has methods past the JVM's 8,000-byte JIT limit for a wide parse
     # like ours; letting the JIT compile them makes the clean step about 2x faster (measured).
