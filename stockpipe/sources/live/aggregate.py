@@ -589,7 +589,9 @@ class Aggregator:
         return Bar.model_construct(**values)
 
     def _late(self, trade: Trade, partition: int) -> DeadLetter:
-        wm = self._max_t.get(partition, -math.inf) - self._delay
+        return self._late_at(trade, self._max_t.get(partition, -math.inf) - self._delay)
+
+    def _late_at(self, trade: Trade, wm: float) -> DeadLetter:
         wm_text = datetime.fromtimestamp(wm, UTC).isoformat() if math.isfinite(wm) else "none"
         return DeadLetter(
             "late_trade",
