@@ -168,8 +168,8 @@ def test_one_batch_of_a_day_of_trades_equals_per_trade() -> None:
     from tests.live_helpers import random_trades
 
     trades = random_trades(["AAPL", "MSFT", "IBM"], T0, 3600, 20, seed=3, jitter=2.0)
-    ref = Aggregator(AggregatorConfig(), wall=Wall())
-    fast = Aggregator(AggregatorConfig(), wall=Wall())
+    ref = Aggregator(AggregatorConfig(), wall=Wall(), monotonic=FakeClock().monotonic)
+    fast = Aggregator(AggregatorConfig(), wall=Wall(), monotonic=FakeClock().monotonic)
     expected = [ref.add(t) for t in trades]
     got = add_batch(fast, TradeBatch.from_trades(trades))
     want = _last_versions(tuple(b for o in expected for b in o.bars))

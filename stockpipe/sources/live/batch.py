@@ -172,7 +172,8 @@ def _one_by_one(agg: Aggregator, batch: TradeBatch, partition: int) -> Output:
         if out is not NOTHING:
             bars.extend(out.bars)
             dead.extend(out.dead_letters)
-    return Output(tuple(bars), tuple(dead)) if bars or dead else NOTHING
+    last = {(b.symbol, b.bar_ts): b for b in bars}  # collapsed like the vectorised path
+    return Output(tuple(last.values()), tuple(dead)) if bars or dead else NOTHING
 
 
 def _rules(agg: Aggregator, provider: str) -> ConditionRules:
@@ -366,22 +367,31 @@ def _unpriced_emission(agg: Aggregator, p: int, plan: _Plan, wm_after: Any) -> b
     import numpy as np
 
     wm_final = float(wm_after[-1])
-    for w in agg._by_partition.get(p, {}).values():
-        if w.popen_t == math.inf and w.hl_open_t == math.inf and w.end <= wm_final:
-            return True  # a volume-only window already kept (rare: pre-market Form T and the like)
+    wm_pre = agg._max_t.get(p, -math.inf) - agg._delay
     order, bounds = plan.order, plan.bounds
-    if not len(order):
+    existing = plan.existing or []
+    touched: set[int] = set()
+    first_touch = None
+    if len(order):
+        first_touch = np.minimum.reduceat(order, bounds)
+        codes = plan.wcode[first_touch].tolist()
+        touched = {id(existing[k]) for k in codes if existing[k] is not None}
+    for w in agg._by_partition.get(p, {}).values():
+        if w.popen_t != math.inf or w.hl_open_t != math.inf or w.end > wm_final:
+            continue  # priced, or not behind the watermark by the end of the batch
+        if w.emitted and w.end <= wm_pre and id(w) not in touched:
+            continue  # already out, and nothing in this batch changes it
+        return True  # a volume-only window kept from before (rare: pre-market Form T and the like)
+    if first_touch is None:
         return False
     big = np.iinfo(np.int64).max
     priced = plan.accepted[order] & (plan.effects[order] <= _HIGH_LOW)
-    first_touch = np.minimum.reduceat(order, bounds)
     first_priced = np.minimum.reduceat(np.where(priced, order, big), bounds)
     ends = plan.ends[first_touch]
     crossing = np.searchsorted(wm_after, ends, side="left")  # first row after which wm >= end
-    existing = plan.existing or []
-    # a window kept from before is priced (else the loop above answered); a new one is emitted
-    # first when it is created behind the watermark or when the watermark passes its end
-    new = np.fromiter((existing[k] is None for k in plan.wcode[first_touch].tolist()), dtype=bool)
+    # a window kept from before is priced here (else the loop above answered); a new one is
+    # emitted first when it is created behind the watermark or when the watermark passes its end
+    new = np.fromiter((existing[k] is None for k in codes), dtype=bool)
     emit_at = np.maximum(crossing, first_touch)
     return bool(np.any(new & (ends <= wm_final) & (first_priced > emit_at)))
 
