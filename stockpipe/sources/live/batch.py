@@ -188,7 +188,8 @@ def _effects(agg: Aggregator, batch: TradeBatch, rows: Any) -> Any:
     import numpy as np
 
     if batch.effects is not None:
-        return np.asarray(batch.effects, dtype=np.int8)[rows]
+        eff = np.asarray(batch.effects, dtype=np.int8)
+        return eff if len(rows) == len(eff) else eff[rows]
     eff = np.zeros(len(rows), dtype=np.int8)
     conds = batch.conditions
     if conds is None:
@@ -282,8 +283,13 @@ def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
     m = len(rows)
     if m == 0:
         return _Plan(rows, replayed, last_offset)
-    t = t_all[rows]
-    symbols = np.asarray(batch.symbols, dtype=object)[rows]
+
+    def take(values: Any, dtype: Any) -> Any:
+        arr = np.asarray(values, dtype=dtype)
+        return arr if m == n else arr[rows]
+
+    t = take(t_all, np.float64)
+    symbols = take(batch.symbols, object)
     codes, names = pd.factorize(symbols)
     elsewhere = {w.symbol for w in agg._windows.values() if w.partition != p}
     if elsewhere and any(s in elsewhere for s in names):
@@ -299,15 +305,16 @@ def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
 
     # the existing window of each code (``add`` finds them by (symbol, start))
     first_of = np.flatnonzero(~pd.Series(wcode).duplicated().to_numpy())  # code k first at first_of[k]
-    existing: list[_Window | None] = [
-        agg._windows.get((symbols[i], float(starts[i]))) for i in first_of.tolist()
-    ]
+    windows = agg._windows
+    existing: list[_Window | None] = (
+        [windows.get((symbols[i], float(starts[i]))) for i in first_of.tolist()] if windows else [None] * nw
+    )
 
     # repeats by provider trade id
     repeat = np.zeros(m, dtype=bool)
     ids = None
     if batch.trade_ids is not None:
-        ids = np.asarray(batch.trade_ids, dtype=object)[rows]
+        ids = take(batch.trade_ids, object)
         has = pd.notna(ids)
         if has.any():
             idc, _ = pd.factorize(ids)
@@ -340,15 +347,20 @@ def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
     wdtype = np.uint16 if nw <= 0xFFFF else np.int64
     order = by_t[np.argsort(wcode[by_t].astype(wdtype), kind="stable")]
     g = wcode[order]
-    bounds = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(order) else np.empty(0, dtype=np.int64)
+    change = np.empty(len(order), dtype=bool)
+    if len(order):
+        change[0] = True
+        np.not_equal(g[1:], g[:-1], out=change[1:])
+    bounds = np.flatnonzero(change)
 
     # volumes in arrival order, from each window's earlier volume
     pre_codes = [k for k, w in enumerate(existing) if w is not None and w.volume]
     arows = np.flatnonzero(accepted)
-    sizes = np.asarray(batch.sizes, dtype=np.float64)[rows]
+    sizes = take(batch.sizes, np.float64)
+    pre_volumes = [w.volume for w in existing if w is not None and w.volume]
     volumes = np.bincount(
-        np.r_[np.asarray(pre_codes, dtype=np.int64), wcode[arows]],
-        weights=np.r_[np.asarray([existing[k].volume for k in pre_codes], dtype=np.float64), sizes[arows]],  # type: ignore[union-attr]
+        np.concatenate([np.asarray(pre_codes, dtype=np.int64), wcode[arows]]),
+        weights=np.concatenate([np.asarray(pre_volumes, dtype=np.float64), sizes[arows]]),
         minlength=nw,
     )
 
@@ -415,11 +427,10 @@ def _apply(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> Output:
     if plan.max_t > agg._max_t.get(p, -math.inf):
         agg._max_t[p] = plan.max_t
 
-    if len(plan.order):
-        _update_windows(agg, batch, p, plan)
-
     bars: list[Any] = []
     dead: list[DeadLetter] = []
+    if len(plan.order):
+        _update_windows(agg, batch, p, plan, bars)
     for j in np.flatnonzero(late).tolist():
         dead.append(agg._late_at(batch.trade(int(rows[j])), float(plan.wm_before[j])))
     if p in agg._max_t:
@@ -427,12 +438,16 @@ def _apply(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> Output:
     return Output(tuple(bars), tuple(dead)) if bars or dead else NOTHING
 
 
-def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> None:
+def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan, bars: list[Any]) -> None:
+    """Fold each window's trades into its ``_Window``; a window opened and closed (past grace)
+    within this batch needs none: its one bar is built straight from the arrays."""
     import numpy as np
 
     order, bounds = plan.order, plan.bounds
     t = plan.t
-    prices = np.asarray(batch.prices, dtype=np.float64)[plan.rows]
+    prices = np.asarray(batch.prices, dtype=np.float64)
+    if len(plan.rows) != len(prices):
+        prices = prices[plan.rows]
     acc = plan.accepted[order]
     eff = plan.effects[order]
     pos = np.arange(len(order))
@@ -453,7 +468,7 @@ def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> 
     p_o = price_o.tolist()
     min_off: list[int] | None = None
     if batch.offsets is not None:
-        off_o = np.asarray(batch.offsets, dtype=np.int64)[plan.rows][order]
+        off_o = np.asarray(batch.offsets, dtype=np.int64)[plan.rows[order]]
         min_off = np.minimum.reduceat(np.where(acc, off_o, np.iinfo(np.int64).max), bounds).tolist()
     ids_o = None
     if plan.ids is not None:
@@ -464,8 +479,25 @@ def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> 
     starts, ends, symbols = plan.starts, plan.ends, plan.symbols
     volumes = plan.volumes
     existing = plan.existing or []
+    wm_final = plan.max_t - agg._delay
+    grace = agg._grace
+    wall = agg._wall
+    make_bar = agg._make_bar
+    emitted = 0
     for k, r0 in enumerate(first_touch):
         w = existing[wcodes[k]]
+        if w is None and float(ends[r0]) + grace <= wm_final:  # opened and final in this batch
+            i, j = p_first[k], p_last[k]
+            if i == none_first:
+                i, j = h_first[k], h_last[k]
+            start = float(starts[r0])
+            provider = batch.provider_of(int(plan.rows[r0]))
+            volume = float(volumes[wcodes[k]])
+            bars.append(
+                make_bar(symbols[r0], start, provider, p_o[i], high[k], low[k], p_o[j], volume, wall())
+            )
+            emitted += 1
+            continue
         if w is None:
             w = _Window(
                 symbols[r0], p, float(starts[r0]), float(ends[r0]), batch.provider_of(int(plan.rows[r0]))
@@ -502,6 +534,7 @@ def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> 
             w.emitted = False  # changed: the watermark step below emits it once it is behind
             if min_off is not None and (w.min_offset is None or min_off[k] < w.min_offset):
                 w.min_offset = min_off[k]
+    agg.counters.bars += emitted
 
 
 __all__ = ["TradeBatch", "add_batch"]
