@@ -600,19 +600,19 @@ class Aggregator:
     ) -> Bar:
         # every value is built here from checked trades (the interval by AggregatorConfig):
         # construct without re-validating, the hot path of the aggregator
-        values: dict[str, Any] = dict(
-            symbol=symbol,
-            interval=self.config.interval,
-            bar_ts=self._bar_ts_at(start),
-            open=o,
-            high=high,
-            low=low,
-            close=c,
-            volume=round(volume),
-            source=provider,
-            produced_at=produced,
-            schema_version=SCHEMA_VERSION,
-        )
+        values: dict[str, Any] = {
+            "symbol": symbol,
+            "interval": self.config.interval,
+            "bar_ts": self._bar_ts_at(start),
+            "open": o,
+            "high": high,
+            "low": low,
+            "close": c,
+            "volume": round(volume),
+            "source": provider,
+            "produced_at": produced,
+            "schema_version": SCHEMA_VERSION,
+        }
         return _construct_bar(values)
 
     def _late(self, trade: Trade, partition: int) -> DeadLetter:

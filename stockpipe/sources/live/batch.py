@@ -304,11 +304,11 @@ def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
     nw = int(wcode.max()) + 1
 
     # the existing window of each code (``add`` finds them by (symbol, start))
-    first_of = np.flatnonzero(~pd.Series(wcode).duplicated().to_numpy())  # code k first at first_of[k]
     windows = agg._windows
-    existing: list[_Window | None] = (
-        [windows.get((symbols[i], float(starts[i]))) for i in first_of.tolist()] if windows else [None] * nw
-    )
+    existing: list[_Window | None] = [None] * nw
+    if windows:
+        first_of = np.flatnonzero(~pd.Series(wcode).duplicated().to_numpy())  # code k first at first_of[k]
+        existing = [windows.get((symbols[i], float(starts[i]))) for i in first_of.tolist()]
 
     # repeats by provider trade id
     repeat = np.zeros(m, dtype=bool)
@@ -444,28 +444,43 @@ def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan, bar
     import numpy as np
 
     order, bounds = plan.order, plan.bounds
-    t = plan.t
+    n_o = len(order)
     prices = np.asarray(batch.prices, dtype=np.float64)
     if len(plan.rows) != len(prices):
         prices = prices[plan.rows]
     acc = plan.accepted[order]
     eff = plan.effects[order]
-    pos = np.arange(len(order))
-    none_first, none_last = len(order), -1
+    pos = np.arange(n_o)
     is_p = acc & (eff == _PRICE)
     is_h = acc & (eff == _HIGH_LOW)
     is_ph = is_p | is_h
-    p_first = np.minimum.reduceat(np.where(is_p, pos, none_first), bounds).tolist()
-    p_last = np.maximum.reduceat(np.where(is_p, pos, none_last), bounds).tolist()
-    h_first = np.minimum.reduceat(np.where(is_h, pos, none_first), bounds).tolist()
-    h_last = np.maximum.reduceat(np.where(is_h, pos, none_last), bounds).tolist()
+    t_o = plan.t[order]
     price_o = prices[order]
+
+    def first_last(mask: Any) -> tuple[list[bool], list[float], list[float], list[float], list[float]]:
+        """Per window: any such trade; time and price of the first and the last of them."""
+        first = np.minimum.reduceat(np.where(mask, pos, n_o), bounds)
+        last = np.maximum.reduceat(np.where(mask, pos, -1), bounds)
+        found = first < n_o
+        f, la = np.where(found, first, 0), np.where(found, last, 0)
+        return found.tolist(), t_o[f].tolist(), price_o[f].tolist(), t_o[la].tolist(), price_o[la].tolist()
+
+    has_p, p_open_t, p_open, p_close_t, p_close = first_last(is_p)
+    has_h, h_open_t, h_open, h_close_t, h_close = first_last(is_h)
     high = np.maximum.reduceat(np.where(is_ph, price_o, -np.inf), bounds).tolist()
     low = np.minimum.reduceat(np.where(is_ph, price_o, np.inf), bounds).tolist()
     n_acc = np.add.reduceat(acc.astype(np.int64), bounds).tolist()
-    first_touch = np.minimum.reduceat(order, bounds).tolist()
-    t_o = t[order].tolist()
-    p_o = price_o.tolist()
+    first_touch = np.minimum.reduceat(order, bounds)
+    codes = plan.wcode[first_touch]
+    volumes = plan.volumes[codes].tolist()
+    wcodes = codes.tolist()
+    starts = plan.starts[first_touch].tolist()
+    ends = plan.ends[first_touch].tolist()
+    symbols = plan.symbols[first_touch].tolist()
+    if isinstance(batch.provider, str):
+        providers = [batch.provider] * len(wcodes)
+    else:
+        providers = [batch.provider[i] for i in plan.rows[first_touch].tolist()]
     min_off: list[int] | None = None
     if batch.offsets is not None:
         off_o = np.asarray(batch.offsets, dtype=np.int64)[plan.rows[order]]
@@ -473,62 +488,51 @@ def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan, bar
     ids_o = None
     if plan.ids is not None:
         ids_o = plan.ids[order]
-    ends_bounds = [*bounds.tolist(), len(order)]
-    wcodes = plan.wcode[order[bounds]].tolist()
+    run_ends = [*bounds.tolist(), n_o]
     now = agg._now
-    starts, ends, symbols = plan.starts, plan.ends, plan.symbols
-    volumes = plan.volumes
     existing = plan.existing or []
     wm_final = plan.max_t - agg._delay
     grace = agg._grace
     wall = agg._wall
     make_bar = agg._make_bar
     emitted = 0
-    for k, r0 in enumerate(first_touch):
-        w = existing[wcodes[k]]
-        if w is None and float(ends[r0]) + grace <= wm_final:  # opened and final in this batch
-            i, j = p_first[k], p_last[k]
-            if i == none_first:
-                i, j = h_first[k], h_last[k]
-            start = float(starts[r0])
-            provider = batch.provider_of(int(plan.rows[r0]))
-            volume = float(volumes[wcodes[k]])
+    for k, code in enumerate(wcodes):
+        w = existing[code]
+        if w is None and ends[k] + grace <= wm_final:  # opened and final in this batch
+            if has_p[k]:
+                o, c = p_open[k], p_close[k]
+            else:  # priced (else the batch went one by one): by high/low-only trades
+                o, c = h_open[k], h_close[k]
             bars.append(
-                make_bar(symbols[r0], start, provider, p_o[i], high[k], low[k], p_o[j], volume, wall())
+                make_bar(symbols[k], starts[k], providers[k], o, high[k], low[k], c, volumes[k], wall())
             )
             emitted += 1
             continue
         if w is None:
-            w = _Window(
-                symbols[r0], p, float(starts[r0]), float(ends[r0]), batch.provider_of(int(plan.rows[r0]))
-            )
+            w = _Window(symbols[k], p, starts[k], ends[k], providers[k])
             agg._register(w)
-        i = p_first[k]
-        if i < none_first:
-            if t_o[i] < w.popen_t:
-                w.popen_t, w.popen = t_o[i], p_o[i]
-            j = p_last[k]
-            if t_o[j] >= w.pclose_t:
-                w.pclose_t, w.pclose = t_o[j], p_o[j]
-        i = h_first[k]
-        if i < none_first:
-            if t_o[i] < w.hl_open_t:
-                w.hl_open_t, w.hl_open = t_o[i], p_o[i]
-            j = h_last[k]
-            if t_o[j] >= w.hl_close_t:
-                w.hl_close_t, w.hl_close = t_o[j], p_o[j]
+        if has_p[k]:
+            if p_open_t[k] < w.popen_t:
+                w.popen_t, w.popen = p_open_t[k], p_open[k]
+            if p_close_t[k] >= w.pclose_t:
+                w.pclose_t, w.pclose = p_close_t[k], p_close[k]
+        if has_h[k]:
+            if h_open_t[k] < w.hl_open_t:
+                w.hl_open_t, w.hl_open = h_open_t[k], h_open[k]
+            if h_close_t[k] >= w.hl_close_t:
+                w.hl_close_t, w.hl_close = h_close_t[k], h_close[k]
         if high[k] > w.high:
             w.high = high[k]
         if low[k] < w.low:
             w.low = low[k]
         if ids_o is not None:
-            got = [x for x in ids_o[ends_bounds[k] : ends_bounds[k + 1]].tolist() if x is not None]
+            got = [x for x in ids_o[run_ends[k] : run_ends[k + 1]].tolist() if x is not None]
             if got:
                 if w.ids is None:
                     w.ids = set()
                 w.ids.update(got)
         if n_acc[k]:
-            w.volume = float(volumes[wcodes[k]])
+            w.volume = volumes[k]
             w.trades += n_acc[k]
             w.last_update = now
             w.emitted = False  # changed: the watermark step below emits it once it is behind
