@@ -90,8 +90,23 @@ def topic_trades(data_dir: Path) -> list[Trade]:
     return [Trade.from_json_bytes(v or b"") for _, v in records]
 
 
+def _bootstrap(data_dir: Path) -> str | None:
+    """The data folder's embedded broker, None before the stream started it."""
+    from stockpipe.ingest.broker import read_state
+
+    found = read_state(data_dir / "state")
+    return None if found is None else found.bootstrap
+
+
 def topic_count(data_dir: Path, topic: str) -> int:
-    return len(read_topic(broker_bootstrap(data_dir), topic))
+    """Messages in ``topic`` (0 before the broker or the topic exists)."""
+    bootstrap = _bootstrap(data_dir)
+    if bootstrap is None:
+        return 0
+    try:
+        return len(read_topic(bootstrap, topic, timeout=20))
+    except (KeyError, AssertionError):
+        return 0  # topic not created yet
 
 
 def stop_stream(proc: subprocess.Popen[bytes], log: Path) -> None:
