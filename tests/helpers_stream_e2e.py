@@ -123,26 +123,21 @@ def check_gold(db: Path, ref: pd.DataFrame) -> None:
     assert mismatches(ours, ref) == 0
 
 
-def group_lag(data_dir: Path, topic: str = "stock-prices", group: str = "stockpipe-bronze") -> int | None:
-    """Records of ``topic`` the consumer ``group`` has not committed yet (None: nothing produced)."""
+def committed(data_dir: Path, topic: str = "stock-prices", group: str = "stockpipe-bronze") -> int:
+    """Records of ``topic`` the consumer ``group`` has committed (offsets start at 0 and are dense
+    for an idempotent producer; the embedded broker's reported high watermarks lag, its committed
+    offsets do not)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer(
-        {"bootstrap.servers": broker_bootstrap(data_dir), "group.id": group, "enable.auto.commit": False}
-    )
+    bootstrap = _bootstrap(data_dir)
+    if bootstrap is None:
+        return 0
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         meta = c.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or not meta.partitions:
-            return None
+            return 0
         parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        committed = {tp.partition: tp.offset for tp in c.committed(parts, timeout=10)}
-        lag = 0
-        end_total = 0
-        for tp in parts:
-            low, high = c.get_watermark_offsets(tp, timeout=10)
-            end_total += high
-            done = committed.get(tp.partition, -1)
-            lag += high - (done if done >= 0 else low)
-        return lag if end_total else None
+        return sum(max(tp.offset, 0) for tp in c.committed(parts, timeout=10))
     finally:
         c.close()
