@@ -38,6 +38,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_section
+from stockpipe.daemon import free_port
 
 MIB = 2**20
 
@@ -175,6 +176,7 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
         env.update(STOCKPIPE_DATA_DIR=str(data_dir), STOCKPIPE_SPARK_MODE=args.spark_mode, COLUMNS="160")
+        env.setdefault("STOCKPIPE_SPARK_CONNECT_PORT", str(free_port()))  # its own Connect server
         cmd = [
             sys.executable, "-m", "stockpipe", "stream", "--symbols", symbols, "--start", "2024-03-04",
             "--speed", f"{args.speed:g}", "--cycle", f"{args.cycle:g}",
