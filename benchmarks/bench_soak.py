@@ -170,7 +170,6 @@ def main() -> None:
     from stockpipe.sources.companies import default_symbols
 
     symbols = ",".join(default_symbols(args.symbols))
-    rate = args.symbols * args.speed / 60
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -217,7 +216,15 @@ def main() -> None:
         final, ncycles = _last_cycle(data_dir)
     if not samples:
         raise SystemExit("no sample taken: run longer than --sample-seconds")
+    markdown = report(samples, args, final, ncycles)
+    print(markdown)
+    if not args.no_write:
+        write_section("soak", markdown)
 
+
+def report(samples: list[Sample], args: argparse.Namespace, final: dict[str, object], ncycles: int) -> str:
+    """The ``soak`` section: the table of samples and the verdict per component."""
+    rate = args.symbols * args.speed / 60
     warm_s = min(args.warmup_minutes * 60, samples[-1].seconds / 2)
     steady = [s for s in samples if s.seconds >= warm_s]
     slopes: dict[str, float | None] = {}
@@ -225,24 +232,28 @@ def main() -> None:
         pts = [(s.seconds, float(v)) for s in steady if (v := getattr(s, name)) is not None]
         slope = slope_per_min(pts)
         slopes[name] = None if slope is None else (slope / MIB if name != "lag" else slope)
-    produced = final.get("produced") if isinstance(final.get("produced"), int) else None
-    per_min = (produced or 0) / max(samples[-1].seconds / 60, 1e-9)
+    produced = final.get("produced")
+    produced = produced if isinstance(produced, int) else 0
 
     def verdict(name: str, label: str) -> str:
         s = slopes[name]
         if s is None:
             return f"{label}: no data"
         if name == "lag":
-            flat = s * 10 <= max(rate * args.cycle, 1.0)  # lag grows by less than one cycle's bars in 10 min
+            flat = s * 10 <= max(rate * args.cycle, 1.0)  # grows by less than one cycle's bars in 10 min
             return f"{label} {s:+,.0f} records/min ({'not growing' if flat else 'GROWING'})"
         flat = s * 10 < args.flat_mib_per_10min
         return f"{label} {s:+.2f} MiB/min ({'flat' if flat else 'GROWING'})"
 
+    # broker growth per bar, between the first and the last steady sample that know both
+    known = [s for s in steady if s.broker is not None and s.produced is not None]
     broker_note = ""
-    if slopes["broker"] is not None and per_min > 0:
+    if len(known) >= 2 and known[-1].produced != known[0].produced:
+        grown = (known[-1].broker or 0) - (known[0].broker or 0)
+        per_bar = grown / ((known[-1].produced or 0) - (known[0].produced or 0))
         broker_note = (
-            f"; the broker grows about {slopes['broker'] * MIB / per_min:,.0f} bytes per produced bar "
-            "(tansu's memory engine keeps every message: retention is not enforced)"
+            f"; the broker grew about {per_bar:,.0f} bytes per produced bar (tansu's memory engine "
+            "keeps every message until it stops: retention is not enforced, docs/architecture.md 1a)"
         )
     rows = "\n".join(
         f"| {s.seconds / 60:.1f} | {_fmt(s.stream)} | {_fmt(s.jvm)} | {_fmt(s.broker)} | "
@@ -257,22 +268,24 @@ def main() -> None:
     command = f"benchmarks/bench_soak.py --minutes {args.minutes:g} --sample-seconds {args.sample_seconds:g}"
     if args.spark_mode != "connect":
         command += f" --spark-mode {args.spark_mode}"
-    markdown = f"""## Soak: stream at {rate:,.0f} bars/s (issue 14)
+    target = rate * args.minutes * 60
+    return f"""## Soak: stream at {rate:,.0f} bars/s (issue 14)
 
-`{command}`: `stockpipe stream` from the simulator, {args.symbols} symbols at speed {args.speed:g}
-({rate:,.0f} bars/s), cycle {args.cycle:g} s, Spark {args.spark_mode} mode, embedded broker, DuckDB;
-{ncycles} cycles, {produced or 0:,} bars produced ({per_min / 60:,.0f}/s achieved). RSS in MiB, sampled every
-{args.sample_seconds:g} s; lag = bars produced but not consumed at the newest cycle. 1-minute load
-average {load:.1f} at the end.
+`{command}`: `stockpipe stream --duration {args.minutes * 60:g}` from the simulator, {args.symbols} symbols
+at speed {args.speed:g} ({rate:,.0f} bars/s), cycle {args.cycle:g} s, Spark {args.spark_mode} mode, embedded
+broker, DuckDB; {ncycles} cycles, {produced:,} bars produced ({target:,.0f} in the duration itself;
+the stream stops when the cycle running at the end of the duration is done). Minutes count from
+the start of the stream process (Spark start-up included; the duration starts once Spark is up, and
+the last samples are the final cycle). RSS in MiB, sampled every {args.sample_seconds:g} s; lag = bars
+produced but not yet consumed when the newest cycle ended ("produced" is as of that cycle).
+1-minute load average {load:.1f} at the end.
 
 | minute | stream RSS | JVM RSS | broker RSS | consumer lag | produced |
 |---:|---:|---:|---:|---:|---:|
 {rows}
 
-**Verdict** (slope after {warm_s / 60:.1f} min of warm-up): {verdicts}{broker_note}."""
-    print(markdown)
-    if not args.no_write:
-        write_section("soak", markdown)
+**Verdict** (slope after {warm_s / 60:.1f} min of warm-up; flat = under {args.flat_mib_per_10min:g} MiB per
+10 min): {verdicts}{broker_note}."""
 
 
 if __name__ == "__main__":
