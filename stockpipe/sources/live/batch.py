@@ -25,12 +25,15 @@ How the per-trade rules become array operations (``n`` trades of one partition):
   first/last price-setting trade (ties in arrival order), high/low a max/min, volume a
   ``bincount`` in arrival order starting from the window's earlier volume (the same float sums);
 * **emission**: every window with an accepted trade is marked changed, then one watermark step
-  (``_advance``) emits each changed or newly passed window once and drops windows past grace.
+  (``_advance``) emits each changed or newly passed window once and drops windows past grace; a
+  window opened and already past its grace within the batch never becomes a ``_Window``: its one
+  bar is built straight from the arrays (the common case for a large batch).
 
 One case is not vectorised: a window that could be emitted while no trade in it may set the price
 (a ``no_priced_trade`` dead letter, whose text counts the trades at that moment) — for example
 pre-market Form T trades only. A batch where that can happen, or whose symbols also have windows
-in another partition, is handed to ``add`` one trade at a time (same results, slower).
+in another partition, is handed to ``add`` one trade at a time (same results, slower; its bars
+collapse the same way).
 """
 
 from __future__ import annotations
