@@ -274,6 +274,7 @@ class Aggregator:
         self._next_check: dict[int, float] = {}
         self._last_offset: dict[int, int] = {}
         self._now = self._monotonic()  # processing time of the latest tick
+        self._stamps: dict[float, datetime] = {}  # bar_ts per window start
 
     # ---- public API ----
     def add(self, trade: Trade, *, partition: int = 0, offset: int | None = None) -> Output:
@@ -560,36 +561,64 @@ class Aggregator:
         self.counters.bars += 1
 
     def _bar_ts(self, w: _Window) -> datetime:
+        return self._bar_ts_at(w.start)
+
+    def _bar_ts_at(self, start: float) -> datetime:
         """Window start in exchange time with a fixed UTC offset (a ZoneInfo datetime in the
         repeated fall-back hour compares equal to the hour before it; a fixed offset does not)."""
+        found = self._stamps.get(start)
+        if found is not None:
+            return found
         if self._length is not None:
-            return _fixed(datetime.fromtimestamp(w.start, self._tz))
-        day = datetime.fromtimestamp(w.start, self._tz).date()
-        opened = _session_open(self.config.exchange, day)
-        if opened is None:
-            return _fixed(datetime(day.year, day.month, day.day, 9, 30, tzinfo=self._tz))
-        return _fixed(opened.astimezone(self._tz))
+            stamp = _fixed(datetime.fromtimestamp(start, self._tz))
+        else:
+            day = datetime.fromtimestamp(start, self._tz).date()
+            opened = _session_open(self.config.exchange, day)
+            if opened is None:
+                stamp = _fixed(datetime(day.year, day.month, day.day, 9, 30, tzinfo=self._tz))
+            else:
+                stamp = _fixed(opened.astimezone(self._tz))
+        if len(self._stamps) >= 4096:
+            self._stamps.clear()
+        self._stamps[start] = stamp
+        return stamp
 
     def _bar(self, w: _Window, o: float, c: float, produced: datetime) -> Bar:
+        return self._make_bar(w.symbol, w.start, w.provider, o, w.high, w.low, c, w.volume, produced)
+
+    def _make_bar(
+        self,
+        symbol: str,
+        start: float,
+        provider: str,
+        o: float,
+        high: float,
+        low: float,
+        c: float,
+        volume: float,
+        produced: datetime,
+    ) -> Bar:
         # every value is built here from checked trades (the interval by AggregatorConfig):
         # construct without re-validating, the hot path of the aggregator
-        values: dict[str, Any] = dict(
-            symbol=w.symbol,
-            interval=self.config.interval,
-            bar_ts=self._bar_ts(w),
-            open=o,
-            high=w.high,
-            low=w.low,
-            close=c,
-            volume=round(w.volume),
-            source=w.provider,
-            produced_at=produced,
-            schema_version=SCHEMA_VERSION,
-        )
-        return Bar.model_construct(**values)
+        values: dict[str, Any] = {
+            "symbol": symbol,
+            "interval": self.config.interval,
+            "bar_ts": self._bar_ts_at(start),
+            "open": o,
+            "high": high,
+            "low": low,
+            "close": c,
+            "volume": round(volume),
+            "source": provider,
+            "produced_at": produced,
+            "schema_version": SCHEMA_VERSION,
+        }
+        return _construct_bar(values)
 
     def _late(self, trade: Trade, partition: int) -> DeadLetter:
-        wm = self._max_t.get(partition, -math.inf) - self._delay
+        return self._late_at(trade, self._max_t.get(partition, -math.inf) - self._delay)
+
+    def _late_at(self, trade: Trade, wm: float) -> DeadLetter:
         wm_text = datetime.fromtimestamp(wm, UTC).isoformat() if math.isfinite(wm) else "none"
         return DeadLetter(
             "late_trade",
@@ -597,6 +626,17 @@ class Aggregator:
             f"(watermark {wm_text}, grace {self._grace:g} s)",
             trade,
         )
+
+
+def _construct_bar(values: dict[str, Any]) -> Bar:
+    """``Bar.model_construct(**values)`` for a complete set of field values, without its per-field
+    bookkeeping (the aggregator's hot path; ``test_live_aggregate`` checks the bars re-validate)."""
+    bar = Bar.__new__(Bar)
+    object.__setattr__(bar, "__dict__", values)
+    object.__setattr__(bar, "__pydantic_fields_set__", set(values))
+    object.__setattr__(bar, "__pydantic_extra__", None)
+    object.__setattr__(bar, "__pydantic_private__", None)
+    return bar
 
 
 def bars_and_dead(outputs: Iterable[Output]) -> Output:

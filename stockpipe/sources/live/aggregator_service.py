@@ -45,6 +45,7 @@ from stockpipe.ingest.client import consumer_config, producer_config
 from stockpipe.ingest.topics import ensure_topic, ensure_trades_topic
 from stockpipe.sources.live.aggregate import Aggregator, AggregatorConfig, DeadLetter
 from stockpipe.sources.live.atomic import write_json_atomic
+from stockpipe.sources.live.batch import TradeBatch, add_batch
 from stockpipe.sources.live.status import StatusWriter
 from stockpipe.sources.live.trades import Trade, TradeFormatError
 
@@ -134,10 +135,12 @@ class AggregatorService:
 
     # ---- one round ----
     def _take(self, messages: list[Any], bars: list[Bar], dead: list[dict[str, Any]]) -> int:
+        """Parse the round's messages and aggregate them per partition as one batch each
+        (``batch.add_batch``: the per-trade results, a bar corrected inside the round sent once)."""
         from confluent_kafka import KafkaError
 
         taken = 0
-        agg = self.aggregator
+        pending: dict[int, tuple[list[Trade], list[int]]] = {}
         for m in messages:
             err = m.error()
             if err is not None:
@@ -154,11 +157,17 @@ class AggregatorService:
             except TradeFormatError as exc:
                 dead.append(_dead_record("bad_trade", str(exc), None, p, off, m.value()))
                 continue
-            out = agg.add(trade, partition=p, offset=off)
-            if out.bars:
-                bars.extend(out.bars)
-            for d in out.dead_letters:
-                dead.append(_dead_record(d.reason, d.detail, d, p, off if d.trade is not None else None))
+            trades, offsets = pending.setdefault(p, ([], []))
+            trades.append(trade)
+            offsets.append(off)
+        for p, (trades, offsets) in pending.items():
+            out = add_batch(self.aggregator, TradeBatch.from_trades(trades, offsets=offsets), partition=p)
+            bars.extend(out.bars)
+            if out.dead_letters:
+                offset_of = {id(t): o for t, o in zip(trades, offsets, strict=True)}
+                for d in out.dead_letters:
+                    off_d = offset_of.get(id(d.trade)) if d.trade is not None else None
+                    dead.append(_dead_record(d.reason, d.detail, d, p, off_d))
         return taken
 
     def _deliver(self, producer: Any, topic: str, bars: list[Bar], errors: list[str]) -> None:
