@@ -48,8 +48,10 @@ from stockpipe.warehouse.loader import run_load
 
 log = logging.getLogger(__name__)
 
-# dbt selection run every cycle: the gold star (staging, dims, fact); marts run every few cycles.
+# dbt selection run every cycle that loaded rows: the gold star (staging, dims, fact). The marts
+# (MART_MODELS) are rebuilt after it, every few cycles and only when the star changed since.
 CYCLE_MODELS = "+fact_stock +dim_date +dim_companies"
+MART_MODELS = "marts"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class StreamRunner:
         self._watermark: datetime | None = None
         self._threads: list[threading.Thread] = []
         self._dbt_manifest: Any | None = None  # the dbt project, parsed once per stream
+        # the star is built once per stream even with nothing new; marts only after it changed
+        self._star_due = True
+        self._marts_stale = False
         self._replay: Source | None = None
         self.unparsable = 0  # replay rows quarantined as unparsable_row
 
@@ -217,6 +222,14 @@ class StreamRunner:
         thread.start()
         self._threads.append(thread)
 
+    def _build(self, select: str) -> None:
+        if self._dbt_manifest is None:
+            self._dbt_manifest = parse_project(self.settings)
+        result = run_transform(self.settings, select=select, manifest=self._dbt_manifest)
+        if not result.success:
+            failed = ", ".join(n.name for n in result.failed) or "see the dbt log"
+            raise RuntimeError(f"dbt models failed: {failed}")
+
     # ---- one micro-batch ----
     def cycle(self, spark: Any, *, marts: bool) -> CycleStats:
         started_at = datetime.now(UTC)
@@ -236,20 +249,22 @@ class StreamRunner:
         lap("clean")
         load = run_load(self.settings)
         lap("load")
-        if load.rows_loaded or marts:
-            select = None if marts else CYCLE_MODELS
-            if self._dbt_manifest is None:
-                self._dbt_manifest = parse_project(self.settings)
-            result = run_transform(self.settings, select=select, manifest=self._dbt_manifest)
-            if not result.success:
-                failed = ", ".join(n.name for n in result.failed) or "see the dbt log"
-                raise RuntimeError(f"dbt models failed: {failed}")
+        # new or replaced rows (bars, companies, quarantine); and once at the first marts cycle
+        # even without (a previous run may have stopped between its load and dbt)
+        if load.tables or (self._star_due and marts):
+            self._build(CYCLE_MODELS)
+            self._star_due, self._marts_stale = False, True
         lap("dbt")
         visible_at = datetime.now(UTC)
         fresh, self._watermark = newly_visible(self.settings, self._watermark, visible_at)
         if fresh.bars:
             record(self.settings, started_at, fresh)
         lap("freshness")
+        # after the bars are visible, so a marts rebuild never delays them
+        if marts and self._marts_stale:
+            self._build(MART_MODELS)
+            self._marts_stale = False
+            lap("marts")
         stats = CycleStats(
             number=len(self.state.cycles) + 1,
             started_at=started_at,
