@@ -343,9 +343,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--symbols", type=int, default=500, help="symbols of the daily history (default 500)")
-    parser.add_argument("--years", type=int, default=20, help="years of daily bars per symbol (default 20)")
-    parser.add_argument("--intraday-rows", type=int, default=1_000_000, help="intraday bars (default 1M)")
+    parser.add_argument(
+        "--symbols", type=int, default=None, help="symbols of the daily history (default 500)"
+    )
+    parser.add_argument("--years", type=int, default=None, help="years of daily bars per symbol (default 20)")
+    parser.add_argument("--intraday-rows", type=int, default=None, help="intraday bars (default 1M)")
     parser.add_argument(
         "--small", action="store_true", help="50 symbols x 2 years vs 100k: checks the script"
     )
@@ -353,8 +355,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-report", action="store_true", help="print only, leave docs/benchmarks.md")
     args = parser.parse_args()
-    if args.small:
-        args.symbols, args.years, args.intraday_rows = 50, 2, 100_000
+    sizes = (50, 2, 100_000) if args.small else (500, 20, 1_000_000)  # explicit flags win
+    args.symbols = args.symbols or sizes[0]
+    args.years = args.years or sizes[1]
+    args.intraday_rows = args.intraday_rows or sizes[2]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-daily-"))
     try:
         body = run(args.symbols, args.years, args.intraday_rows, workdir, args.driver_memory)
