@@ -179,6 +179,14 @@ class Scenario:
         ("volume_negative", 1),
     )
     dates: tuple[str, ...] = ("2024-03-04", "2024-03-05", "2024-03-06")
+    months: tuple[str, ...] = ("2024-03",)  # the MSFT daily bar of 2024-03-06
+
+    @property
+    def partitions(self) -> list[str]:
+        """The silver partitions a clean of the scenario writes (paths under ``silver/``)."""
+        return [f"stock_prices/trade_date={d}" for d in self.dates] + [
+            f"stock_prices_daily/trade_month={m}" for m in self.months
+        ]
 
 
 def write_scenario(lake: str) -> Scenario:

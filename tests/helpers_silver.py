@@ -3,7 +3,10 @@
 Stages downstream of Spark (warehouse, dashboard, pipeline tests) use this instead of running
 the cleaning job. Files are laid out the way Spark writes them: hive partition folders
 (``trade_date=YYYY-MM-DD``), the partition column kept in the path only, ``part-…`` file names
-that change on every rewrite, and a ``_SUCCESS`` marker. The schemas come from the silver
+that change on every rewrite, and a ``_SUCCESS`` marker. Daily bars go to the daily dataset
+(``stock_prices_daily/trade_month=YYYY-MM``, ``trade_date`` kept in the files;
+``write_daily_bars``); ``write_old_layout_partition`` writes a day the way silver looked before
+that dataset existed (daily bars inside ``trade_date=D``). The schemas come from the silver
 contract (``stockpipe.contract.silver``); tests/unit/test_contract_silver.py holds every other
 derivation of it against the contract.
 
@@ -28,6 +31,7 @@ import pyarrow.parquet as pq
 
 from stockpipe.contract import silver
 from stockpipe.contract.bar import INTERVAL_MINUTES
+from stockpipe.contract.layout import DAILY_PRICES, INTRADAY_PRICES
 
 NEW_YORK = ZoneInfo("America/New_York")
 TOPIC = "stock-prices"
@@ -51,9 +55,18 @@ COMPANY_INFO: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+_KEY = ("symbol", "interval", "bar_ts")  # one silver row per key
+
+
+def _intraday_of(table: pa.Table, trade_date: date) -> pa.Array:
+    """Mask: the intraday rows of ``trade_date`` (what ``trade_date=D`` of ``stock_prices`` holds)."""
+    daily = pc.is_in(table.column("interval"), value_set=pa.array(silver.DAILY_INTERVALS))
+    return pc.and_(pc.equal(table.column("trade_date"), pa.scalar(trade_date)), pc.invert(daily))
+
+
 @dataclass
 class SilverDataset:
-    """What was written: the full tables (with ``trade_date``) and where."""
+    """What was written: the full tables (with ``trade_date``; intraday and daily bars) and where."""
 
     lake_dir: Path
     stock_prices: pa.Table
@@ -69,17 +82,13 @@ class SilverDataset:
         return self.lake_dir / "silver" / "stock_prices" / f"trade_date={trade_date.isoformat()}"
 
     def partition(self, trade_date: date) -> pa.Table:
-        """The rows of one trade date (with the ``trade_date`` column)."""
-        return self.stock_prices.filter(
-            pc.equal(self.stock_prices.column("trade_date"), pa.scalar(trade_date))
-        )
+        """The intraday rows of one trade date (its ``trade_date=`` partition; with ``trade_date``)."""
+        return self.stock_prices.filter(_intraday_of(self.stock_prices, trade_date))
 
     def replace_partition(self, trade_date: date, table: pa.Table, *, files: int = 1) -> list[Path]:
-        """Rewrite one partition the way Spark does (new file names) and keep ``stock_prices`` in step."""
+        """Rewrite one intraday partition the way Spark does (new file names); ``stock_prices`` in step."""
         table = table.select(STOCK_PRICES_SCHEMA.names).cast(STOCK_PRICES_SCHEMA)
-        others = self.stock_prices.filter(
-            pc.not_equal(self.stock_prices.column("trade_date"), pa.scalar(trade_date))
-        )
+        others = self.stock_prices.filter(pc.invert(_intraday_of(self.stock_prices, trade_date)))
         self.stock_prices = pa.concat_tables([others, table])
         if trade_date not in self.trade_dates:
             self.trade_dates = sorted([*self.trade_dates, trade_date])
@@ -87,19 +96,43 @@ class SilverDataset:
 
     def remove_partition(self, trade_date: date) -> None:
         shutil.rmtree(self.partition_dir(trade_date))
-        self.stock_prices = self.stock_prices.filter(
-            pc.not_equal(self.stock_prices.column("trade_date"), pa.scalar(trade_date))
-        )
+        self.stock_prices = self.stock_prices.filter(pc.invert(_intraday_of(self.stock_prices, trade_date)))
         self.trade_dates = [d for d in self.trade_dates if d != trade_date]
+
+    def add_daily(self, bars: pa.Table) -> list[Path]:
+        """Write daily bars to their month partitions (merged with the bars there; a bar with the same
+        key replaces the stored one) and keep ``stock_prices`` in step."""
+        bars = bars.select(STOCK_PRICES_SCHEMA.names).cast(STOCK_PRICES_SCHEMA)
+        months = {DAILY_PRICES.value(d) for d in bars.column("trade_date").to_pylist()}
+        daily = pc.is_in(self.stock_prices.column("interval"), value_set=pa.array(silver.DAILY_INTERVALS))
+        month_of = pc.utf8_slice_codeunits(pc.cast(self.stock_prices.column("trade_date"), pa.string()), 0, 7)
+        touched = pc.and_(daily, pc.is_in(month_of, value_set=pa.array(sorted(months))))
+        stored = self.stock_prices.filter(touched)
+        new_keys = set(zip(*(bars.column(c).to_pylist() for c in _KEY), strict=True))
+        old_keys = zip(*(stored.column(c).to_pylist() for c in _KEY), strict=True)
+        stored = stored.filter(pa.array([k not in new_keys for k in old_keys], pa.bool_()))  # replaced
+        self.stock_prices = pa.concat_tables([self.stock_prices.filter(pc.invert(touched)), stored, bars])
+        return write_daily_bars(self.lake_dir, pa.concat_tables([stored, bars]))
 
 
 def read_silver_stock_prices(lake_dir: Path) -> pa.Table:
-    """Read silver stock_prices back from the Parquet files (trade_date from the folder names)."""
+    """Read every silver bar back from the Parquet files: ``stock_prices`` (trade_date from the
+    folder names) and ``stock_prices_daily`` (trade_date in the files), in contract column order."""
     import pyarrow.dataset as pads
 
     part = pads.partitioning(pa.schema([("trade_date", pa.date32())]), flavor="hive")
-    dataset = pads.dataset(lake_dir / "silver" / "stock_prices", format="parquet", partitioning=part)
-    return dataset.to_table()
+    tables = []
+    intraday = lake_dir / "silver" / INTRADAY_PRICES.name
+    if intraday.exists():
+        tables.append(pads.dataset(intraday, format="parquet", partitioning=part).to_table())
+    daily = lake_dir / "silver" / DAILY_PRICES.name
+    if daily.exists():
+        tables.append(pads.dataset(daily, format="parquet").to_table())
+    return (
+        pa.concat_tables([t.select(STOCK_PRICES_SCHEMA.names).cast(STOCK_PRICES_SCHEMA) for t in tables])
+        if tables
+        else STOCK_PRICES_SCHEMA.empty_table()
+    )
 
 
 def aggregate_bars(bars: pa.Table, minutes: int) -> pa.Table:
@@ -271,6 +304,24 @@ def write_stock_prices_partition(
     part = table.drop_columns(["trade_date"]) if "trade_date" in table.column_names else table
     folder = lake_dir / "silver" / "stock_prices" / f"trade_date={trade_date.isoformat()}"
     return _write_spark_like(part, folder, files, int96=int96)
+
+
+def write_daily_bars(lake_dir: Path, table: pa.Table, *, int96: bool = False) -> list[Path]:
+    """(Re)write the ``trade_month`` partitions of ``stock_prices_daily`` that ``table``'s daily bars
+    fall in (one file per month, ``trade_date`` kept in the files)."""
+    table = table.select(STOCK_PRICES_SCHEMA.names).cast(STOCK_PRICES_SCHEMA)
+    month_of = pc.utf8_slice_codeunits(pc.cast(table.column("trade_date"), pa.string()), 0, 7)
+    paths: list[Path] = []
+    for month in sorted(set(month_of.to_pylist())):
+        folder = lake_dir / "silver" / DAILY_PRICES.name / f"{DAILY_PRICES.partition}={month}"
+        paths += _write_spark_like(table.filter(pc.equal(month_of, month)), folder, 1, int96=int96)
+    return paths
+
+
+def write_old_layout_partition(lake_dir: Path, trade_date: date, table: pa.Table) -> list[Path]:
+    """A ``trade_date=D`` folder as silver stored it before the daily dataset: every bar of D,
+    daily ones included (a lake that ``clean.migrate`` has to move)."""
+    return write_stock_prices_partition(lake_dir, trade_date, table)
 
 
 def write_silver(

@@ -13,7 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stockpipe.contract.layout import BatchId, bronze_dir, bronze_manifest_dir, raw_record_schema, silver_dir
+from stockpipe.contract.layout import (
+    INTRADAY_PRICES,
+    BatchId,
+    PriceDataset,
+    bronze_dir,
+    bronze_manifest_dir,
+    raw_record_schema,
+    silver_dir,
+)
 from stockpipe.errors import StateFileError
 from stockpipe.lake.fs import LakeFS
 from stockpipe.lake.manifest import ENTRY_SUFFIX, ManifestEntry
@@ -33,8 +41,17 @@ class LakePaths:
     topic: str
 
     @property
+    def silver(self) -> str:
+        """``<lake>/silver``: journal partitions are paths under it."""
+        return f"{self.root}/silver"
+
+    @property
     def prices(self) -> str:
-        return silver_dir(self.root, "stock_prices")
+        """The intraday bars (``stock_prices``)."""
+        return self.dataset(INTRADAY_PRICES)
+
+    def dataset(self, ds: PriceDataset) -> str:
+        return silver_dir(self.root, ds.name)
 
     @property
     def quarantine(self) -> str:

@@ -1,10 +1,15 @@
 """Committing a staged run into silver: partition swaps, quarantine moves, ledger, in that order.
 
-Each silver partition is swapped in with two renames (atomic on a local disk and on HDFS):
+A journal names partitions by their path under ``silver/`` (``<dataset>/<column>=<value>``:
+``stock_prices/trade_date=D`` or ``stock_prices_daily/trade_month=M``); the same steps serve both
+datasets. Each partition ``P`` is swapped in with two renames (atomic on a local disk and on HDFS):
 
-1. ``stock_prices/trade_date=D``  →  ``<staging>/old/trade_date=D``   (only if it exists)
-2. ``<staging>/stock_prices/trade_date=D``  →  ``stock_prices/trade_date=D``
-3. delete ``<staging>/old/trade_date=D``
+1. ``silver/P``  →  ``<staging>/old/P``   (only if it exists)
+2. ``<staging>/P``  →  ``silver/P``
+3. delete ``<staging>/old/P``
+
+A partition the journal removes (the layout migration empties a day that held only daily bars)
+is renamed aside and deleted the same way.
 
 A reader listing the dataset sees the old partition or the new one, never a mix of files (between
 steps 1 and 2 the date is briefly absent). Which steps are done is visible from which of the three
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stockpipe.clean.state import Journal, delete_journal, load_ledger, save_ledger
+from stockpipe.clean.state import Journal, delete_journal, load_ledger, save_ledger, write_layout_version
 from stockpipe.faults import fault_at
 from stockpipe.lake.fs import LakeFS
 
@@ -57,6 +62,18 @@ def swap_partition(fs: LakeFS, *, staged: str, final: str, aside: str) -> bool:
     return True
 
 
+def remove_partition(fs: LakeFS, *, final: str, aside: str) -> None:
+    """Take ``final`` out of silver (idempotent): rename it aside, then delete it."""
+    if not fs.atomic_rename:
+        fs.delete(final)
+        return
+    if fs.exists(final):
+        if fs.exists(aside):
+            fs.delete(aside)
+        fs.rename(final, aside)
+    fs.delete(aside)
+
+
 def _swap_by_copy(fs: LakeFS, *, staged: str, final: str) -> bool:
     """``swap_partition`` where rename is copy + delete (S3): redoable from the staged copy."""
     marker = f"{staged}{COPIED_SUFFIX}"
@@ -76,24 +93,29 @@ def apply_journal(
     fs: LakeFS,
     journal: Journal,
     *,
-    silver_prices: str,
+    silver_root: str,
     state_dir: str,
     on_swap: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Finish a run's commit from its journal; every step is idempotent."""
-    total = len(journal.partitions)
-    for i, part in enumerate(journal.partitions, start=1):
-        name = f"trade_date={part}"
-        swap_partition(
-            fs,
-            staged=f"{journal.staging}/stock_prices/{name}",
-            final=f"{silver_prices}/{name}",
-            aside=f"{journal.staging}/old/{name}",
-        )
+    """Finish a run's commit from its journal; every step is idempotent.
+
+    ``silver_root`` is ``<lake>/silver``; the journal's partitions are paths under it.
+    """
+    steps = [(part, False) for part in journal.partitions]
+    steps += [(part, True) for part in journal.removed_partitions]
+    total = len(steps)
+    for i, (part, remove) in enumerate(steps, start=1):
+        final, aside = f"{silver_root}/{part}", f"{journal.staging}/old/{part}"
+        if remove:
+            remove_partition(fs, final=final, aside=aside)
+        else:
+            swap_partition(fs, staged=f"{journal.staging}/{part}", final=final, aside=aside)
         if i == 1 and total > 1:
             maybe_fault("mid_swap")
         if on_swap:
             on_swap(i, total)
+    if journal.layout_version is not None:
+        write_layout_version(fs, state_dir, journal.layout_version)
     for src, dst in journal.quarantine_moves:
         if fs.exists(src):
             if fs.exists(dst):

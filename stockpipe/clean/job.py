@@ -1,19 +1,21 @@
-"""The clean step: new bronze files → silver ``stock_prices`` + ``quarantine`` (+ companies).
+"""The clean step: new bronze files → silver ``stock_prices`` / ``stock_prices_daily`` + ``quarantine``.
 
 ``run_clean`` is the I/O around the pure functions of ``transforms``:
 
 1. finish a previous run's commit if its journal is still there (``commit.apply_journal``) and
-   drop any other leftover staging;
+   drop any other leftover staging; move a lake written before the daily dataset existed to the
+   current layout once (``clean.migrate``);
 2. list the bronze manifest and subtract the ledger: only bronze files never cleaned are read,
    all in ONE Spark read;
 3. parse, normalise and validate the batch ONCE, into a Spark cache on the executors' local disk
    (``DISK_ONLY``: no heap pressure, the raw payload kept only for failed records); pass 1 writes
    the quarantine rows to staging and counts everything on the way (a Spark ``Observation``:
-   records, reasons, affected trade dates);
-4. pass 2 reads the good rows from that cache, reads the existing silver rows of the affected
-   trade dates, deduplicates them together (one shuffle, hash-partitioned by ``trade_date`` so
-   each date is written by one task) and writes the affected partitions to staging; the cache
-   is dropped;
+   records, reasons, affected partitions of each bar dataset);
+4. pass 2 reads the good rows from that cache; per bar dataset (intraday bars by ``trade_date``,
+   daily bars by ``trade_month``: ``contract.layout.PRICE_DATASETS``) it reads the existing
+   silver rows of the affected partitions, deduplicates them together (one shuffle,
+   hash-partitioned by the partition column so each folder is written by one task) and writes
+   the affected partitions to staging; the cache is dropped;
 5. write the journal, then swap partitions in, move quarantine files to their deterministic names
    (``part-<run id>-<n>.parquet``; the run id is a hash of the bronze file names) and add the
    files to the ledger.
@@ -37,10 +39,12 @@ from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths, new_manifest_entries, read_bronze
 from stockpipe.clean.commit import apply_journal, maybe_fault
 from stockpipe.clean.companies import read_companies, sync_companies, write_companies
+from stockpipe.clean.migrate import ensure_layout
 from stockpipe.clean.rules import ALL_REASONS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
+from stockpipe.contract.layout import PRICE_DATASETS, SILVER_LAYOUT_VERSION
 from stockpipe.lake.fs import LakeFS
 from stockpipe.lake.manifest import ManifestEntry
 from stockpipe.sources.companies import Company, reference_path
@@ -69,7 +73,7 @@ class CleanResult:
     quarantined: int = 0
     duplicates_dropped: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
-    partitions_rewritten: list[str] = field(default_factory=list)
+    partitions_rewritten: list[str] = field(default_factory=list)  # paths under silver/
     seconds: float = 0.0
     companies_rows: int | None = None
     recovered: bool = False
@@ -124,7 +128,7 @@ def recover(fs: LakeFS, paths: LakePaths) -> bool:
     """Finish a commit a killed run left in its journal and clear staging; True if there was one."""
     journal = load_journal(fs, paths.state)
     if journal is not None:
-        apply_journal(fs, journal, silver_prices=paths.prices, state_dir=paths.state)
+        apply_journal(fs, journal, silver_root=paths.silver, state_dir=paths.state)
     fs.delete(paths.staging_root)
     return journal is not None
 
@@ -156,6 +160,7 @@ def run_clean(
     try:
         progress("recover", 0, 1)
         recovered = recover(fs, paths)
+        new_lake = ensure_layout(session, fs, paths)
         progress("recover", 1, 1)
         ledger = load_ledger(fs, paths.state)
         entries = new_manifest_entries(fs, paths, set(ledger.files), progress)
@@ -163,7 +168,7 @@ def run_clean(
         if entries:
             calendar = session_calendar(session, ref.exchanges)
             result = _clean_batch(
-                session, fs, paths, entries, now or datetime.now(UTC), progress, ref.known, calendar
+                session, fs, paths, entries, now or datetime.now(UTC), progress, ref.known, calendar, new_lake
             )
             result.recovered = recovered
         if with_companies:
@@ -185,6 +190,7 @@ def _clean_batch(
     progress: ProgressFn,
     known_symbols: frozenset[str] | None,
     calendar: SessionCalendar,
+    new_lake: bool = False,
 ) -> CleanResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
@@ -203,15 +209,25 @@ def _clean_batch(
         calendar=calendar,
     )
     # Pass 1 writes the quarantine and, through an Observation, counts everything on the way
-    # (records, bad records, reasons, affected trade dates) while it fills the cache; pass 2 reads
+    # (records, bad records, reasons, affected partitions) while it fills the cache; pass 2 reads
     # the good rows from the cache. Parsing is most of the cost, so parsing once and caching on
     # local disk beats parsing twice (1M bars: about 12 s instead of 15 s, measured).
     obs = Observation("clean")
+    per_dataset = [
+        metric
+        for ds in PRICE_DATASETS
+        for metric in (
+            F.collect_set(F.when(~failed & transforms.in_dataset(ds), transforms.partition_value(ds))).alias(
+                f"partitions_{ds.name}"
+            ),
+            F.sum((~failed & transforms.in_dataset(ds)).cast("long")).alias(f"rows_{ds.name}"),
+        )
+    ]
     observed = transforms.narrow_for_split(validated).observe(
         obs,
         F.count(F.lit(1)).alias("records"),
         F.sum(failed.cast("long")).alias("bad"),
-        F.collect_set(F.when(~failed, F.col("trade_date"))).alias("dates"),
+        *per_dataset,
         *(F.sum(F.array_contains("failed_rules", r).cast("long")).alias(r) for r in ALL_REASONS),
     )
     progress("write", 0, 2)
@@ -219,13 +235,12 @@ def _clean_batch(
         metrics = _write_quarantine(batch, obs, staging, now, n_ingest=len({e.ingest_date for e in entries}))
         bronze_records = int(metrics["records"])
         quarantined = int(metrics["bad"] or 0)
-        dates = sorted(str(d) for d in metrics["dates"])
+        touched = {ds.name: sorted(str(v) for v in metrics[f"partitions_{ds.name}"]) for ds in PRICE_DATASETS}
+        new_rows = {ds.name: int(metrics[f"rows_{ds.name}"] or 0) for ds in PRICE_DATASETS}
         by_rule = {r: int(metrics[r]) for r in ALL_REASONS if metrics[r]}
         progress("clean", bronze_records, max(expected, bronze_records))
         progress("write", 1, 2)
-        existing_rows, written = 0, 0
-        if dates:
-            existing_rows, written = _write_silver(spark, fs, paths, batch, dates, staging)
+        existing_rows, written, parts = _write_silver(spark, fs, paths, batch, touched, staging, new_rows)
         progress("write", 2, 2)
     good_rows = bronze_records - quarantined
 
@@ -233,9 +248,10 @@ def _clean_batch(
     journal = Journal(
         run_id=run_id,
         staging=staging,
-        partitions=dates,
+        partitions=parts,
         quarantine_moves=moves,
         ledger_add={e.file: e.records for e in entries},
+        layout_version=SILVER_LAYOUT_VERSION if new_lake else None,
     )
     maybe_fault("after_staging")
     write_journal(fs, paths.state, journal)
@@ -243,7 +259,7 @@ def _clean_batch(
     apply_journal(
         fs,
         journal,
-        silver_prices=paths.prices,
+        silver_root=paths.silver,
         state_dir=paths.state,
         on_swap=lambda done, total: progress("swap", done, total),
     )
@@ -255,7 +271,7 @@ def _clean_batch(
         quarantined=quarantined,
         duplicates_dropped=good_rows + existing_rows - written,
         by_rule=by_rule,
-        partitions_rewritten=dates,
+        partitions_rewritten=parts,
         run_id=run_id,
     )
 
@@ -294,28 +310,63 @@ def _write_quarantine(
 
 
 def _write_silver(
-    spark: SparkSession, fs: LakeFS, paths: LakePaths, batch: DataFrame, dates: list[str], staging: str
-) -> tuple[int, int]:
-    """Deduplicate the good rows with silver's rows of ``dates``, write them to ``<staging>/stock_prices``.
+    spark: SparkSession,
+    fs: LakeFS,
+    paths: LakePaths,
+    batch: DataFrame,
+    touched: dict[str, list[str]],
+    staging: str,
+    new_rows: dict[str, int] | None = None,
+) -> tuple[int, int, list[str]]:
+    """Deduplicate the good rows with silver's rows of the touched partitions; write them to staging.
 
-    Returns ``(existing silver rows of those dates, rows written)``.
+    ``touched`` maps each bar dataset's name to the partition values (trade dates, months) its
+    good rows fall in. Each dataset is merged and written on its own (``<staging>/<dataset>``),
+    so an intraday batch never reads or rewrites a daily partition and vice versa. Returns
+    ``(existing silver rows of those partitions, rows written, partitions staged)``, the
+    partitions as paths under ``silver/`` (``stock_prices/trade_date=…``,
+    ``stock_prices_daily/trade_month=…``).
     """
     good, _ = transforms.split(batch)
-    present = {e.name for e in fs.list(paths.prices)}
-    old = [f"{paths.prices}/trade_date={d}" for d in dates if f"trade_date={d}" in present]
-    existing, existing_rows = None, 0
-    if old:
-        existing = (
-            spark.read.schema(transforms.silver_schema()).option("basePath", paths.prices).parquet(*old)
-        )
-        existing_rows = existing.count()
-    # one task per date at most (one file per date); at least 8 tasks when there are enough
-    # dates, so each task's sort stays small (measured ~10% faster than 2 tasks on 2 cores)
+    # one task per folder at most (one file per folder); at least 8 tasks when there are enough
+    # folders, so each task's sort stays small (measured ~10% faster than 2 tasks on 2 cores);
+    # but no more than one per ROWS_PER_TASK new rows (``new_rows``): one symbol's 20-year daily
+    # history is 5,000 rows in 240 month folders, which one task writes faster than eight
     shuffle = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
-    merged = transforms.deduplicate(good, existing, partitions=max(1, min(len(dates), max(shuffle, 8))))
-    merged.write.mode("overwrite").partitionBy("trade_date").parquet(f"{staging}/stock_prices")
-    written = spark.read.schema(transforms.silver_schema()).parquet(f"{staging}/stock_prices").count()
-    return existing_rows, written
+    existing_rows, written, parts = 0, 0, []
+    for ds in PRICE_DATASETS:
+        values = touched.get(ds.name) or []
+        if not values:
+            continue
+        root = paths.dataset(ds)
+        folders = [f"{ds.partition}={v}" for v in values]
+        present = {e.name for e in fs.list(root)}
+        old = [f for f in folders if f in present]
+        existing = None
+        if old:
+            existing = transforms.read_silver(spark, ds, root, old)
+            existing_rows += existing.count()
+        merged = transforms.deduplicate(
+            good.where(transforms.in_dataset(ds)),
+            existing,
+            partitions=_tasks(len(values), max(shuffle, 8), None if new_rows is None else new_rows[ds.name]),
+            dataset=ds,
+        )
+        out = f"{staging}/{ds.name}"
+        merged.write.mode("overwrite").partitionBy(ds.partition).parquet(out)
+        written += spark.read.schema(transforms.silver_schema()).parquet(out).count()
+        parts += [f"{ds.name}/{f}" for f in folders]
+    return existing_rows, written, parts
+
+
+ROWS_PER_TASK = 100_000
+
+
+def _tasks(folders: int, most: int, rows: int | None) -> int:
+    """Tasks that merge and write a dataset's ``folders`` partitions (see ``_write_silver``)."""
+    if rows is not None:
+        most = min(most, -(-rows // ROWS_PER_TASK))
+    return max(1, min(folders, most))
 
 
 def _quarantine_moves(fs: LakeFS, paths: LakePaths, staging: str, run_id: str) -> list[tuple[str, str]]:

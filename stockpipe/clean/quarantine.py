@@ -36,10 +36,11 @@ from stockpipe.clean.bronze_reader import LakePaths
 from stockpipe.clean.commit import apply_journal, maybe_fault
 from stockpipe.clean.companies import sync_companies
 from stockpipe.clean.job import _write_silver, load_reference, recover
+from stockpipe.clean.migrate import ensure_layout
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, write_journal
-from stockpipe.contract.layout import silver_dir
+from stockpipe.contract.layout import PRICE_DATASETS, SILVER_LAYOUT_VERSION, price_dataset, silver_dir
 from stockpipe.contract.unparsable import unparsable_schema
 from stockpipe.lake.fs import LakeFS, filesystem
 
@@ -280,10 +281,11 @@ def run_replay(
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
         recovered = recover(fs, paths)
+        new_lake = ensure_layout(session, fs, paths)
         # the reference the rules just used becomes silver/companies too (dim_companies)
         sync_companies(session, fs, paths.root, ref.csv)
         calendar = session_calendar(session, ref.exchanges)
-        result = _replay(session, fs, paths, rule, now, ref.known, calendar)
+        result = _replay(session, fs, paths, rule, now, ref.known, calendar, new_lake)
         result.recovered = recovered
     finally:
         fs.close()
@@ -299,6 +301,7 @@ def _replay(
     now: datetime,
     known: frozenset[str] | None,
     calendar: SessionCalendar,
+    new_lake: bool = False,
 ) -> ReplayResult:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -334,13 +337,13 @@ def _replay(
             (r["bronze_file"], r["kafka_partition"], r["kafka_offset"]): tuple(r["failed_rules"] or ())
             for r in validated.select(*RECORD_KEY, "failed_rules").collect()
         }
-        dates = sorted(
-            str(r[0])
-            for r in validated.where(F.size("failed_rules") == 0).select("trade_date").distinct().collect()
-        )
-        existing_rows, written = 0, 0
-        if dates:
-            existing_rows, written = _write_silver(spark, fs, paths, validated, dates, staging)
+        kept = validated.where(F.size("failed_rules") == 0).select("interval", "trade_date").distinct()
+        values: dict[str, set[str]] = {ds.name: set() for ds in PRICE_DATASETS}
+        for r in kept.collect():
+            ds = price_dataset(r["interval"])
+            values[ds.name].add(ds.value(r["trade_date"]))
+        touched = {name: sorted(v) for name, v in values.items()}
+        existing_rows, written, parts = _write_silver(spark, fs, paths, validated, touched, staging)
     finally:
         validated.unpersist()
 
@@ -360,22 +363,23 @@ def _replay(
     result.admitted = admitted
     result.still_quarantined = dict(Counter(r for rules in verdicts.values() for r in rules))
     result.silver_rows_added = written - existing_rows
-    result.partitions_rewritten = dates
+    result.partitions_rewritten = parts
     result.quarantine_files_rewritten, result.quarantine_files_removed = len(moves), len(deletes)
-    if not (dates or moves or deletes):
+    if not (parts or moves or deletes):
         return result
     journal = Journal(
         run_id=run_id,
         staging=staging,
-        partitions=dates,
+        partitions=parts,
         quarantine_moves=moves,
         ledger_add={},
         quarantine_deletes=deletes,
+        layout_version=SILVER_LAYOUT_VERSION if new_lake else None,
     )
     maybe_fault("after_staging")
     write_journal(fs, paths.state, journal)
     maybe_fault("after_journal")
-    apply_journal(fs, journal, silver_prices=paths.prices, state_dir=paths.state)
+    apply_journal(fs, journal, silver_root=paths.silver, state_dir=paths.state)
     return result
 
 

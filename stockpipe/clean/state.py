@@ -6,8 +6,14 @@
   and older ones are then deleted. A corrupt ledger stops the job with ``StateFileError``
   naming the file: silently starting over would clean every bronze file a second time.
 * **Journal** (``journal.json``): the write-ahead record of a run's commit: which staged
-  partitions to swap in, which quarantine files to move (or, for a quarantine replay, delete),
-  which files to add to the ledger.
+  partitions to swap in (``<dataset>/<column>=<value>``, e.g. ``stock_prices/trade_date=2024-03-04``
+  or ``stock_prices_daily/trade_month=2024-03``; a journal written before the daily dataset
+  existed lists bare trade dates, read as ``stock_prices/trade_date=<date>``), which partitions
+  to remove, which quarantine files to move (or, for a quarantine replay, delete), which files
+  to add to the ledger, and (layout migration) the silver layout version to record.
+* **Layout marker** (``layout.json``): the silver layout version (``layout.SILVER_LAYOUT_VERSION``);
+  missing means a lake written before the marker existed (version 1: daily bars under
+  ``stock_prices/trade_date=D``), which ``clean.migrate`` moves once.
   It is written after everything is staged and before the first rename, and deleted when the
   commit is complete. A run that finds a journal replays it first (every step is idempotent),
   so a kill at any point converges to the same silver.
@@ -20,12 +26,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from stockpipe.contract.layout import INTRADAY_PRICES
 from stockpipe.errors import StateFileError
 from stockpipe.lake.fs import LakeFS
 
 LEDGER_RE = re.compile(r"^ledger-(\d{10})\.json$")
 JOURNAL_NAME = "journal.json"
+LAYOUT_NAME = "layout.json"
 STATE_VERSION = 1
+_BARE_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _load_json(fs: LakeFS, uri: str, what: str) -> dict[str, Any]:
@@ -82,10 +91,12 @@ class Journal:
 
     run_id: str
     staging: str
-    partitions: list[str]
+    partitions: list[str]  # <dataset>/<column>=<value>, staged under <staging>/ with that path
     quarantine_moves: list[tuple[str, str]]
     ledger_add: dict[str, int]
     quarantine_deletes: list[str] = field(default_factory=list)  # quarantine replay: emptied files
+    removed_partitions: list[str] = field(default_factory=list)  # layout migration: emptied days
+    layout_version: int | None = None  # silver layout to record (a migration, a new lake's first commit)
 
     def to_json(self) -> bytes:
         doc = {
@@ -96,8 +107,17 @@ class Journal:
             "quarantine_moves": [list(m) for m in self.quarantine_moves],
             "ledger_add": self.ledger_add,
             "quarantine_deletes": self.quarantine_deletes,
+            "removed_partitions": self.removed_partitions,
+            "layout_version": self.layout_version,
         }
         return json.dumps(doc).encode()
+
+
+def journal_partition(part: str) -> str:
+    """A journal's partition entry as ``<dataset>/<column>=<value>`` (a bare date: intraday)."""
+    if _BARE_DATE_RE.match(part):
+        return f"{INTRADAY_PRICES.name}/{INTRADAY_PRICES.partition}={part}"
+    return part
 
 
 def write_journal(fs: LakeFS, state_dir: str, journal: Journal) -> None:
@@ -113,10 +133,12 @@ def load_journal(fs: LakeFS, state_dir: str) -> Journal | None:
         return Journal(
             run_id=str(doc["run_id"]),
             staging=str(doc["staging"]),
-            partitions=[str(p) for p in doc["partitions"]],
+            partitions=[journal_partition(str(p)) for p in doc["partitions"]],
             quarantine_moves=[(str(a), str(b)) for a, b in doc["quarantine_moves"]],
             ledger_add={str(k): int(v) for k, v in doc["ledger_add"].items()},
             quarantine_deletes=[str(u) for u in doc.get("quarantine_deletes", [])],
+            removed_partitions=[str(p) for p in doc.get("removed_partitions", [])],
+            layout_version=None if doc.get("layout_version") is None else int(doc["layout_version"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StateFileError(
@@ -126,3 +148,21 @@ def load_journal(fs: LakeFS, state_dir: str) -> Journal | None:
 
 def delete_journal(fs: LakeFS, state_dir: str) -> None:
     fs.delete(f"{state_dir}/{JOURNAL_NAME}")
+
+
+def load_layout_version(fs: LakeFS, state_dir: str) -> int:
+    """The silver layout version the lake's marker records (1 when there is no marker)."""
+    uri = f"{state_dir}/{LAYOUT_NAME}"
+    if not fs.exists(uri):
+        return 1
+    doc = _load_json(fs, uri, "silver layout marker")
+    layout = doc.get("silver_layout")
+    if not isinstance(layout, int):
+        raise StateFileError(f"The silver layout marker {uri} has no valid 'silver_layout'; restore it.")
+    return layout
+
+
+def write_layout_version(fs: LakeFS, state_dir: str, layout: int) -> None:
+    fs.write_atomic(
+        f"{state_dir}/{LAYOUT_NAME}", json.dumps({"version": STATE_VERSION, "silver_layout": layout}).encode()
+    )

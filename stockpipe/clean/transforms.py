@@ -26,10 +26,11 @@ from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.contract import silver
 from stockpipe.contract.bar import BAR_FIELDS, DAILY_INTERVAL, FIELD_NAMES, spark_schema
 from stockpipe.contract.companies import DEFAULT_EXCHANGE
+from stockpipe.contract.layout import INTRADAY_PRICES, PriceDataset
 from stockpipe.contract.silver import QUARANTINE_COLUMNS, SILVER_COLUMNS, to_spark
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 EXCHANGE_TZ = "America/New_York"  # the zone of a symbol the calendar does not list (XNYS)
@@ -50,6 +51,34 @@ def silver_schema() -> StructType:
 def quarantine_schema() -> StructType:
     """Spark schema of a silver ``quarantine`` row (``ingest_date`` included), from the contract."""
     return to_spark(silver.quarantine_schema())
+
+
+def in_dataset(ds: PriceDataset) -> Column:
+    """True for a bar that belongs to ``ds`` (by its interval; ``layout.price_dataset``)."""
+    from pyspark.sql import functions as F
+
+    return F.col("interval").isin(*ds.intervals)
+
+
+def partition_value(ds: PriceDataset) -> Column:
+    """A bar's partition value in ``ds``: ``trade_date``, or its ``YYYY-MM`` (``PriceDataset.value``)."""
+    from pyspark.sql import functions as F
+
+    if not ds.daily:
+        return F.col("trade_date")
+    return F.substring(F.col("trade_date").cast("string"), 1, 7)
+
+
+def read_silver(spark: SparkSession, ds: PriceDataset, root: str, folders: list[str]) -> DataFrame:
+    """The rows of the partition ``folders`` of ``ds`` (stored under ``root``), silver columns.
+
+    Intraday files lack ``trade_date`` (it is the folder name); daily files keep it, and each
+    month folder is read as a root of its own, so no partition column is inferred from its name.
+    """
+    reader = spark.read.schema(silver_schema())
+    if not ds.daily:
+        reader = reader.option("basePath", root)
+    return reader.parquet(*(f"{root}/{f}" for f in folders)).select(*SILVER_COLUMNS)
 
 
 def parse_raw(raw: DataFrame) -> DataFrame:
@@ -219,15 +248,20 @@ def narrow_for_split(df: DataFrame) -> DataFrame:
 
 
 def deduplicate(
-    good: DataFrame, existing_silver: DataFrame | None = None, *, partitions: int | None = None
+    good: DataFrame,
+    existing_silver: DataFrame | None = None,
+    *,
+    partitions: int | None = None,
+    dataset: PriceDataset = INTRADAY_PRICES,
 ) -> DataFrame:
     """One row per (symbol, interval, bar_ts): the latest by ``produced_at``, then Kafka position.
 
-    ``existing_silver`` (rows already in silver for the affected trade dates) competes on equal
+    ``existing_silver`` (rows already in silver for the affected partitions) competes on equal
     terms, so a bar re-sent later replaces the stored one and an old re-delivery never wins.
     Ties are broken by partition, offset and bronze file name, so the result is deterministic.
-    With ``partitions`` the rows are first hash-partitioned by ``trade_date`` into that many
-    partitions, so writing the result partitioned by ``trade_date`` gives one file per date.
+    The result has the silver columns plus ``dataset``'s partition column (``trade_month`` for
+    the daily dataset). With ``partitions`` the rows are first hash-partitioned by that column
+    into that many partitions, so writing the result partitioned by it gives one file per folder.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -235,17 +269,20 @@ def deduplicate(
     rows = good.select(*SILVER_COLUMNS)
     if existing_silver is not None:
         rows = rows.unionByName(existing_silver.select(*SILVER_COLUMNS))
+    key = dataset.partition
+    if key not in SILVER_COLUMNS:
+        rows = rows.withColumn(key, partition_value(dataset))
     if partitions is not None:
-        rows = rows.repartition(partitions, "trade_date")
+        rows = rows.repartition(partitions, key)
     order = [
         F.col("produced_at").desc_nulls_last(),
         F.col("kafka_partition").desc_nulls_last(),
         F.col("kafka_offset").desc_nulls_last(),
         F.col("bronze_file").desc_nulls_last(),
     ]
-    # trade_date is a function of bar_ts, so adding it to the key changes nothing but lets a
-    # frame already hash-partitioned by trade_date be deduplicated without another shuffle.
-    window = Window.partitionBy("trade_date", *DEDUP_KEY).orderBy(*order)
+    # the partition column is a function of bar_ts, so adding it to the key changes nothing but
+    # lets a frame already hash-partitioned by it be deduplicated without another shuffle.
+    window = Window.partitionBy(key, *DEDUP_KEY).orderBy(*order)
     ranked = rows.withColumn("_rank", F.row_number().over(window))
     return ranked.where(F.col("_rank") == 1).drop("_rank")
 
@@ -276,11 +313,14 @@ __all__ = [
     "SILVER_COLUMNS",
     "clean",
     "deduplicate",
+    "in_dataset",
     "narrow_for_split",
     "normalise",
     "parse_raw",
     "parse_timestamp",
+    "partition_value",
     "quarantine_schema",
+    "read_silver",
     "rule_counts",
     "silver_schema",
     "split",

@@ -4,7 +4,8 @@ Lake (``Settings.lake_root``, a URI)::
 
     bronze/<topic>/ingest_date=YYYY-MM-DD/<topic>+<cluster>+<partition>+<first>+<last>.parquet
     bronze/_manifest/<topic>/<batch file name>.json      one entry per published file
-    silver/stock_prices/trade_date=YYYY-MM-DD/*.parquet   clean bars (see docs/architecture.md)
+    silver/stock_prices/trade_date=YYYY-MM-DD/*.parquet   clean intraday bars (see docs/architecture.md)
+    silver/stock_prices_daily/trade_month=YYYY-MM/*.parquet  clean daily bars, one folder per month
     silver/quarantine/ingest_date=YYYY-MM-DD/*.parquet    rejected records with reasons
     silver/companies/*.parquet                            companies reference data
     silver/_state/                                        the cleaning job's ledger
@@ -21,7 +22,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
+
+from stockpipe.contract.bar import INTRADAY_INTERVALS
+from stockpipe.contract.silver import DAILY_INTERVALS, DAILY_PARTITION, SILVER_PARTITION
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,5 +101,67 @@ def bronze_manifest_dir(lake_root: str, topic: str) -> str:
 
 
 def silver_dir(lake_root: str, dataset: str) -> str:
-    """``dataset`` is one of ``stock_prices``, ``quarantine``, ``companies``, ``_state``."""
+    """``dataset`` is one of ``stock_prices``, ``stock_prices_daily``, ``quarantine``, ``companies``,
+    ``_state``, ``_staging``."""
     return f"{lake_root}/silver/{dataset}"
+
+
+SILVER_LAYOUT_VERSION = 2  # 1: every bar under stock_prices/trade_date=D; 2: daily bars by month
+_PARTITION_DIR_RE = re.compile(r"^(?P<column>[a-z_]+)=(?P<year>\d{4})-(?P<month>\d{2})(?:-(?P<day>\d{2}))?$")
+
+
+@dataclass(frozen=True)
+class PriceDataset:
+    """One silver dataset of bars: its folder under ``silver/``, partition column and intervals.
+
+    Both datasets have the silver row contract (``contract.silver``). Intraday bars are
+    partitioned by ``trade_date`` (kept in the folder name only); daily bars by the month of
+    ``trade_date`` (``trade_month=YYYY-MM``; ``trade_date`` stays a column of their files), so a
+    20-year daily history makes 240 folders, not 5,000, and a late daily bar rewrites one month.
+    """
+
+    name: str
+    partition: str
+    daily: bool
+
+    @property
+    def intervals(self) -> tuple[str, ...]:
+        """The bar intervals this dataset holds (the two datasets partition the interval table)."""
+        return DAILY_INTERVALS if self.daily else INTRADAY_INTERVALS
+
+    def value(self, trade_date: date) -> str:
+        """The partition value of a trade date: ``YYYY-MM-DD``, or its first 7 characters
+        (``YYYY-MM``) for daily bars (the Spark job takes the same prefix of the ISO date)."""
+        iso = trade_date.isoformat()
+        return iso[:7] if self.daily else iso
+
+    def folder(self, trade_date: date) -> str:
+        """The partition folder name of a trade date, e.g. ``trade_month=2024-03``."""
+        return f"{self.partition}={self.value(trade_date)}"
+
+
+INTRADAY_PRICES = PriceDataset("stock_prices", SILVER_PARTITION, daily=False)
+DAILY_PRICES = PriceDataset("stock_prices_daily", DAILY_PARTITION, daily=True)
+PRICE_DATASETS: tuple[PriceDataset, ...] = (INTRADAY_PRICES, DAILY_PRICES)
+
+
+def price_dataset(interval: str) -> PriceDataset:
+    """The dataset a bar of ``interval`` belongs to."""
+    return DAILY_PRICES if interval in DAILY_INTERVALS else INTRADAY_PRICES
+
+
+def partition_span(folder: str) -> tuple[str, date, date] | None:
+    """``column=YYYY-MM-DD`` (a day) or ``column=YYYY-MM`` (a month) as ``(column, first day, end)``,
+    ``end`` exclusive; None for any other name."""
+    m = _PARTITION_DIR_RE.match(folder)
+    if not m:
+        return None
+    try:
+        if m["day"] is not None:
+            first = date(int(m["year"]), int(m["month"]), int(m["day"]))
+            return m["column"], first, first + timedelta(days=1)
+        first = date(int(m["year"]), int(m["month"]), 1)
+    except ValueError:
+        return None
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return m["column"], first, following

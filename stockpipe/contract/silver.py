@@ -7,21 +7,27 @@ schemas of the cleaning job (``to_spark``), the warehouse's raw table and DDL, t
 columns, the test writer of tests/helpers_silver.py; a unit test fails when any two disagree.
 
 Both schemas include their partition column (``trade_date`` / ``ingest_date``), which Spark keeps
-in the folder name rather than in the Parquet files.
+in the folder name rather than in the Parquet files. Bars live in two datasets with the same row
+contract (``contract.layout.PRICE_DATASETS``): intraday bars partitioned by ``trade_date``, daily
+bars (``DAILY_INTERVALS``) partitioned by ``DAILY_PARTITION``, the month of ``trade_date``, which
+then stays a column in their files.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stockpipe.contract.bar import BAR_FIELDS, FieldSpec, arrow_fields
+from stockpipe.contract.bar import BAR_FIELDS, INTERVALS, INTRADAY_INTERVALS, FieldSpec, arrow_fields
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql.types import DataType, StructType
 
-SILVER_PARTITION = "trade_date"
+SILVER_PARTITION = "trade_date"  # the intraday bars' partition
+DAILY_PARTITION = "trade_month"  # the daily bars' partition: YYYY-MM of trade_date
 QUARANTINE_PARTITION = "ingest_date"
+# bars kept in the daily dataset (one folder per month): every interval that is not intraday
+DAILY_INTERVALS: tuple[str, ...] = tuple(i for i in INTERVALS if i not in INTRADAY_INTERVALS)
 
 LINEAGE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("kafka_topic", "string", "Lineage: Kafka topic of the record"),
@@ -36,7 +42,7 @@ SILVER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "trade_date",
         "date",
-        "Date of bar_ts in the zone of the symbol's exchange (default XNYS); the silver partition",
+        "Date of bar_ts in the zone of the symbol's exchange (default XNYS); the intraday partition",
     ),
     FieldSpec(
         "is_regular_session",

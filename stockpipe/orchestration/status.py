@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stockpipe.contract.layout import silver_dir
+from stockpipe.contract.layout import PRICE_DATASETS, silver_dir
 from stockpipe.fsutil import atomic_write_text
 from stockpipe.lake.bronze import read_manifest
 from stockpipe.lake.fs import filesystem
@@ -76,7 +76,7 @@ def layer_counts(settings: Settings) -> LayerCounts:
     raw, gold = _warehouse_counts(settings)
     return LayerCounts(
         bronze_records=_bronze_records(settings),
-        silver_rows=_parquet_rows(settings, "stock_prices"),
+        silver_rows=sum(_parquet_rows(settings, ds.name) for ds in PRICE_DATASETS),
         quarantine_rows=_parquet_rows(settings, "quarantine"),
         warehouse_raw_rows=raw,
         gold_fact_rows=gold,

@@ -37,13 +37,40 @@ class WarehouseUnavailableError(WarehouseError):
 
 
 @dataclass(frozen=True)
+class RowFilter:
+    """The rows of a raw table a silver dataset owns: ``column`` in ``values`` (or, with
+    ``negate``, not in them). Two silver datasets feed ``stock_prices`` (intraday bars by
+    ``trade_date``, daily bars by month), so a partition's delete and insert are limited to
+    the intervals its dataset holds: reloading one never touches the other's rows."""
+
+    column: str
+    values: tuple[str, ...]
+    negate: bool = False
+
+    def sql(self, ident: Callable[[str], str]) -> tuple[str, list[Any]]:
+        marks = ", ".join("?" for _ in self.values)
+        return f"{ident(self.column)} {'not in' if self.negate else 'in'} ({marks})", list(self.values)
+
+    def apply(self, table: pa.Table) -> pa.Table:
+        """The rows of ``table`` this filter keeps (a null ``column`` is kept by neither side)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        inside = pc.is_in(table.column(self.column), value_set=pa.array(self.values, pa.string()))
+        keep = pc.invert(inside) if self.negate else inside
+        return table.filter(pc.fill_null(pc.and_(keep, pc.is_valid(table.column(self.column))), False))
+
+
+@dataclass(frozen=True)
 class NativeScan:
     """A partition an engine may read itself: local Parquet files, the columns they all have,
-    and values for the columns they lack (e.g. the partition column and ``loaded_at``)."""
+    values for the columns they lack (e.g. the partition column and ``loaded_at``), and the
+    rows to keep."""
 
     files: list[str]
     file_columns: frozenset[str]
     constants: dict[str, Any]
+    rows: RowFilter | None = None
 
 
 @dataclass
@@ -53,6 +80,10 @@ class TableChange:
     ``partition_column`` None means the table is replaced as a whole (one partition).
     A partition with no files was removed from silver: its rows are deleted, none inserted.
     ``native`` (optional) offers an engine that reads Parquet itself the files to scan instead.
+    With ``rows``, a partition owns only the rows of ``partition_column`` in its span
+    (``Partition.value`` to ``Partition.end``) that ``rows`` keeps; ``read`` and ``native`` give
+    only those rows. ``dataset`` names the change where engines stage rows (several changes may
+    fill one table: ``stock_prices`` and ``stock_prices_daily``).
     """
 
     table: str
@@ -60,6 +91,12 @@ class TableChange:
     partitions: list[Partition]
     read: Callable[[Partition], pa.Table]
     native: Callable[[Partition], NativeScan | None] | None = None
+    rows: RowFilter | None = None
+    dataset: str = ""
+
+    @property
+    def stage_name(self) -> str:
+        return self.dataset or self.table
 
 
 @dataclass(frozen=True)
@@ -187,8 +224,13 @@ class Warehouse(ABC):
             self.execute(f"delete from {target}")  # noqa: S608 - identifiers quoted, no values
             return
         column = self.ident(change.partition_column)
-        values = [(p.value,) for p in change.partitions]
-        self.executemany(f"delete from {target} where {column} = ?", values)  # noqa: S608 - bound values
+        if change.rows is None:
+            values = [(p.value,) for p in change.partitions]
+            self.executemany(f"delete from {target} where {column} = ?", values)  # noqa: S608 - bound values
+            return
+        owned, params = change.rows.sql(self.ident)
+        sql = f"delete from {target} where {column} >= ? and {column} < ? and {owned}"  # noqa: S608
+        self.executemany(sql, [(p.value, p.end, *params) for p in change.partitions])
 
     def _insert_history(self, history: list[HistoryRow], loaded_at: datetime) -> None:
         rows = [(loaded_at, h.table_name, h.partition_key, h.rows) for h in history]

@@ -1,10 +1,11 @@
 """DuckDB adapter: the embedded warehouse file (``settings.duckdb_path``).
 
 Bulk path, inside the load transaction: local silver files are scanned by DuckDB itself
-(``insert into … select cast(…) from read_parquet([files])``, the partition column and
-``loaded_at`` bound as parameters); anything else (remote lakes, companies, the quarantine
-summary) is read into Arrow, normalised to the raw schema and inserted from the registered Arrow
-table. The session time zone is UTC so ``timestamptz`` values never depend on the host's zone.
+(``insert into … select cast(…) from read_parquet([files]) where <rows the dataset owns>``,
+the partition column and ``loaded_at`` bound as parameters); anything else (remote lakes,
+companies, the quarantine summary) is read into Arrow, normalised to the raw schema and
+inserted from the registered Arrow table. The session time zone is UTC so ``timestamptz``
+values never depend on the host's zone.
 """
 
 from __future__ import annotations
@@ -179,9 +180,10 @@ class DuckDBWarehouse(Warehouse):
             else:
                 return None
         columns = ", ".join(self.columns(table))
+        where, where_params = scan.rows.sql(self.ident) if scan.rows is not None else ("true", [])
         sql = (
             f"insert into {self.qualified(table)} ({columns}) select {', '.join(select)} "  # noqa: S608
-            "from read_parquet(?, hive_partitioning = false, union_by_name = true)"
+            f"from read_parquet(?, hive_partitioning = false, union_by_name = true) where {where}"
         )
-        rows = self.query(sql, [*params, scan.files])
+        rows = self.query(sql, [*params, scan.files, *where_params])
         return int(rows[0][0]) if rows else 0

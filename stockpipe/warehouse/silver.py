@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from stockpipe.contract.layout import partition_span
 from stockpipe.errors import StockpipeError
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from stockpipe.settings import Settings
 
 WHOLE_TABLE = "*"  # partition key of an unpartitioned dataset (companies)
-_DATE_DIR_RE = re.compile(r"^(?P<column>[a-z_]+)=(?P<value>\d{4}-\d{2}-\d{2})$")
 
 
 class SilverSchemaError(StockpipeError):
@@ -40,11 +39,16 @@ class SilverFile:
 
 @dataclass(frozen=True)
 class Partition:
-    """One silver partition (or a whole unpartitioned dataset when ``value`` is None)."""
+    """One silver partition (or a whole unpartitioned dataset when ``value`` is None).
 
-    key: str  # e.g. "trade_date=2024-03-04", or WHOLE_TABLE
+    ``value`` is the partition's first day and ``end`` the day after its last (a day:
+    ``trade_date=2024-03-04``; a month: ``trade_month=2024-03`` spans 2024-03-01 to 2024-04-01).
+    """
+
+    key: str  # e.g. "trade_date=2024-03-04", "trade_month=2024-03", or WHOLE_TABLE
     value: date | None
     files: tuple[SilverFile, ...]
+    end: date | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -124,16 +128,16 @@ class SilverReader:
         return tuple(sorted(files, key=lambda f: f.name))
 
     def partitions(self, dataset: str, column: str) -> list[Partition]:
-        """The ``<column>=YYYY-MM-DD`` partitions of a dataset that hold Parquet files."""
+        """The ``<column>=YYYY-MM-DD`` (or ``=YYYY-MM``) partitions of a dataset that hold Parquet files."""
         result = []
         for entry in self._ls(self.dataset_path(dataset)):
             name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
-            m = _DATE_DIR_RE.match(name)
-            if entry.get("type") != "directory" or not m or m["column"] != column:
+            span = partition_span(name)
+            if entry.get("type") != "directory" or span is None or span[0] != column:
                 continue
             files = self._parquet_files(str(entry["name"]))
             if files:
-                result.append(Partition(name, date.fromisoformat(m["value"]), files))
+                result.append(Partition(name, span[1], files, span[2]))
         return sorted(result, key=lambda p: p.key)
 
     def whole(self, dataset: str) -> Partition | None:

@@ -179,7 +179,7 @@ class SnowflakeWarehouse(Warehouse):
 
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="stockpipe-sf-load-")
-        load_table, stage = self._load_table(change.table), self._stage_name(change.table)
+        load_table, stage = self._load_table(change.stage_name), self._stage_name(change.stage_name)
         schema = RAW_TABLES[change.table]()
         ddl = create_table_sql(load_table, schema, "snowflake", self.ident)
         self.execute(ddl.replace("create table if not exists", "create or replace transient table", 1))
@@ -189,7 +189,7 @@ class SnowflakeWarehouse(Warehouse):
             batch = change.read(partition) if partition.files else None
             counts[partition.key] = batch.num_rows if batch is not None else 0
             if batch is not None and batch.num_rows:
-                path = Path(self._tmpdir) / f"{change.table}-{i:05d}.parquet"
+                path = Path(self._tmpdir) / f"{change.stage_name}-{i:05d}.parquet"
                 pq.write_table(batch.rename_columns([n.upper() for n in batch.column_names]), path)
                 self._put(path, stage)
                 path.unlink()
@@ -219,14 +219,14 @@ class SnowflakeWarehouse(Warehouse):
     ) -> dict[str, int]:
         counts = staged or {}
         if any(counts.values()):
-            self.execute(self.insert_select_sql(change.table, self._load_table(change.table)))
+            self.execute(self.insert_select_sql(change.table, self._load_table(change.stage_name)))
         return counts
 
     def _cleanup(self, changes: Sequence[TableChange]) -> None:
         for change in changes:
             # transient and replaced on the next load anyway: not worth failing the load for
             with contextlib.suppress(WarehouseError):
-                self.execute(f"drop table if exists {self._load_table(change.table)}")
+                self.execute(f"drop table if exists {self._load_table(change.stage_name)}")
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import stockpipe.clean.submit as submit_app
@@ -17,7 +19,8 @@ from stockpipe.clean.job import run_clean
 from stockpipe.clean.transforms import QUARANTINE_COLUMNS
 from stockpipe.settings import Settings
 from tests.fixtures.spark import free_port, spark_env, spark_home
-from tests.helpers_bronze import bar_json, ny, write_bronze, write_scenario
+from tests.helpers_bronze import bar_json, local_path, ny, write_bronze, write_scenario
+from tests.helpers_silver import make_bars, write_old_layout_partition
 from tests.unit.test_clean_job import silver_dir, silver_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
@@ -86,7 +89,7 @@ def test_standalone_cluster_gives_the_same_silver_as_local(
     assert out["executors"] >= 1, "the job ran on the cluster's worker"
     assert out["bronze_records"] == local_result.bronze_records == sc.records
     assert out["quarantined"] == sc.quarantined
-    assert out["partitions_rewritten"] == list(sc.dates)
+    assert out["partitions_rewritten"] == sc.partitions
     assert silver_rows(spark, cluster) == silver_rows(spark, local)
     assert len(silver_rows(spark, cluster)) == sc.silver_rows
     assert quarantine_content(spark, cluster) == quarantine_content(spark, local)
@@ -97,16 +100,23 @@ def test_standalone_cluster_gives_the_same_silver_as_local(
 
 
 def _late_files(lake: str) -> None:
-    """A second day of bronze: newer versions in two stored partitions plus a new date."""
+    """A second day of bronze: newer versions in two stored partitions plus a new date, and a
+    correction of the stored daily bar (its month partition of ``stock_prices_daily``)."""
+    late = "2024-03-08T12:00:00Z"
     values = [
-        bar_json(close=10.8, bar_ts=ny("2024-03-04", "09:35"), produced_at="2024-03-08T12:00:00Z"),
-        bar_json(
-            symbol="MSFT", close=10.2, bar_ts=ny("2024-03-05", "09:31"), produced_at="2024-03-08T12:00:00Z"
-        ),
+        bar_json(close=10.8, bar_ts=ny("2024-03-04", "09:35"), produced_at=late),
+        bar_json(symbol="MSFT", close=10.2, bar_ts=ny("2024-03-05", "09:31"), produced_at=late),
         bar_json(symbol="MSFT", bar_ts=ny("2024-03-07", "09:30")),
+        bar_json(
+            symbol="MSFT", interval="1day", close=10.7, bar_ts=ny("2024-03-06", "00:00"), produced_at=late
+        ),
         b"{broken",
     ]
     write_bronze(lake, values, ingest_date="2024-03-08", partition=2, first_offset=0)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.parquet"))
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,12 @@ def baseline(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     shutil.copytree(pending.data_dir, straight_dir)
     straight = Settings(data_dir=straight_dir, _env_file=None)  # type: ignore[call-arg]
     result = run_clean(straight, spark=spark, with_companies=False)
-    assert result.partitions_rewritten == ["2024-03-04", "2024-03-05", "2024-03-07"]
+    assert result.partitions_rewritten == [
+        "stock_prices/trade_date=2024-03-04",
+        "stock_prices/trade_date=2024-03-05",
+        "stock_prices/trade_date=2024-03-07",
+        "stock_prices_daily/trade_month=2024-03",
+    ]
     return Baseline(pending.data_dir, straight)
 
 
@@ -140,6 +155,8 @@ def test_killed_mid_commit_then_rerun_equals_an_uninterrupted_run(
     killed = Settings(data_dir=tmp_path / "killed", _env_file=None)  # type: ignore[call-arg]
     straight = baseline.straight
     before = silver_rows(spark, killed)
+    daily_before = _files(silver_dir(killed, "stock_prices_daily") / "trade_month=2024-03")
+    assert daily_before, "the first run stored the daily bar in its month partition"
     proc = subprocess.run(
         [sys.executable, submit_app.__file__],
         env=job_env(killed, "local[1]", STOCKPIPE_FAULT_CLEAN=fault),
@@ -152,10 +169,13 @@ def test_killed_mid_commit_then_rerun_equals_an_uninterrupted_run(
     journal = silver_dir(killed, "_state") / "journal.json"
     staging = silver_dir(killed, "_staging")
     assert journal.exists(), "the kill happened inside the commit"
-    if fault == "mid_swap":  # the first date (sorted) was swapped in, the new last one not yet
+    if fault == "mid_swap":  # the first date (sorted) was swapped in; the new date and the month not yet
         prices = silver_dir(killed, "stock_prices")
         assert not (prices / "trade_date=2024-03-07").exists()
         assert any(staging.rglob("trade_date=2024-03-07/*.parquet"))
+        month = "trade_month=2024-03"
+        assert _files(silver_dir(killed, "stock_prices_daily") / month) == daily_before
+        assert any(staging.rglob(f"{month}/*.parquet"))
         assert len(silver_rows(spark, killed)) == len(before)
     else:  # silver complete, ledger not updated: a naive rerun would clean the files twice
         assert silver_rows(spark, killed) == silver_rows(spark, straight)
@@ -173,3 +193,50 @@ def test_killed_mid_commit_then_rerun_equals_an_uninterrupted_run(
         p.name for p in (silver_dir(killed, "quarantine") / "ingest_date=2024-03-08").glob("*.parquet")
     )
     assert len(q) == 1, "the quarantine file was moved once, not duplicated"
+    daily = [r for r in silver_rows(spark, killed) if r[1] == "1day"]
+    assert [(r[0], r[6]) for r in daily] == [("MSFT", 10.7)], "the corrected daily bar, once"
+
+
+def _old_layout(settings: Settings) -> None:
+    """Silver from before the daily dataset: daily bars inside their ``trade_date=`` folders."""
+    intraday = make_bars(("AAPL", "MSFT"), days=3, bars_per_day=3, premarket_bars=0)
+    daily = make_bars(("AAPL", "JPM"), days=5, interval="1day", seed=5)
+    everything = pa.concat_tables([intraday, daily])
+    for d in sorted(set(everything.column("trade_date").to_pylist())):
+        day = everything.filter(pc.equal(everything.column("trade_date"), d))
+        write_old_layout_partition(local_path(settings.lake_root), d, day)
+
+
+def test_killed_mid_migration_then_rerun_equals_an_uninterrupted_migration(
+    spark: Any, tmp_path: Path
+) -> None:
+    straight, killed = make_settings(tmp_path, "straight"), make_settings(tmp_path, "killed")
+    _old_layout(straight)
+    _old_layout(killed)
+    before = silver_rows(spark, killed)
+    run_clean(straight, spark=spark, with_companies=False)
+    proc = subprocess.run(
+        [sys.executable, submit_app.__file__],
+        env=job_env(killed, "local[1]", STOCKPIPE_FAULT_CLEAN="mid_swap"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 137, proc.stderr[-3000:]
+    state = silver_dir(killed, "_state")
+    assert (state / "journal.json").exists(), "killed inside the migration's commit"
+    assert not (state / "layout.json").exists(), "the marker is written only when every swap is done"
+
+    rerun = run_clean(killed, spark=spark, with_companies=False)
+    assert rerun.recovered
+    assert silver_rows(spark, killed) == silver_rows(spark, straight)
+    assert sorted(silver_rows(spark, killed)) == sorted(before), "the same rows, in their new folders"
+    for settings in (straight, killed):
+        days = sorted(p.name for p in silver_dir(settings, "stock_prices").glob("trade_date=*"))
+        assert days == ["trade_date=2024-03-04", "trade_date=2024-03-05", "trade_date=2024-03-06"]
+        assert [p.name for p in silver_dir(settings, "stock_prices_daily").iterdir()] == [
+            "trade_month=2024-03"
+        ]
+        assert json.loads((silver_dir(settings, "_state") / "layout.json").read_text())["silver_layout"] == 2
+    assert not (state / "journal.json").exists()

@@ -16,6 +16,7 @@ from stockpipe.clean import session as session_mod
 from stockpipe.clean.companies import write_companies
 from stockpipe.clean.job import run_clean
 from stockpipe.clean.transforms import QUARANTINE_COLUMNS, SILVER_COLUMNS
+from stockpipe.contract.layout import PRICE_DATASETS
 from stockpipe.errors import StateFileError, StockpipeError
 from stockpipe.settings import Settings
 from tests.fixtures.spark import SPARK_MODES, spark_in_mode
@@ -40,12 +41,13 @@ def silver_dir(settings: Settings, dataset: str) -> Path:
 
 
 def silver_rows(spark: Any, settings: Settings) -> list[tuple[Any, ...]]:
-    """Every silver row as a tuple in contract column order, sorted (content comparison)."""
-    path = silver_dir(settings, "stock_prices")
-    if not path.exists():
-        return []
-    df = spark.read.parquet(str(path)).select(*SILVER_COLUMNS)
-    return sorted(tuple(r) for r in df.collect())
+    """Every silver row (both bar datasets) as a tuple in contract column order, sorted."""
+    rows: list[tuple[Any, ...]] = []
+    for ds in PRICE_DATASETS:
+        path = silver_dir(settings, ds.name)
+        if path.exists():
+            rows += [tuple(r) for r in spark.read.parquet(str(path)).select(*SILVER_COLUMNS).collect()]
+    return sorted(rows)
 
 
 def quarantine_rows(spark: Any, settings: Settings) -> list[Any]:
@@ -78,7 +80,7 @@ def test_scenario_every_record_lands_once_with_its_rule(spark: Any, settings: Se
     assert result.duplicates_dropped == sc.duplicates
     assert result.silver_rows_written == result.silver_rows_added == sc.silver_rows
     assert result.by_rule == dict(sc.by_rule)
-    assert result.partitions_rewritten == list(sc.dates)
+    assert result.partitions_rewritten == sc.partitions
 
     rows = silver_rows(spark, settings)
     quarantine = quarantine_rows(spark, settings)
@@ -181,7 +183,7 @@ def test_late_bar_rewrites_only_its_own_partition(spark: Any, settings: Settings
     late = bar_json(close=10.95, bar_ts=ny("2024-03-04", "09:31"), produced_at="2024-03-09T12:00:00Z")
     write_bronze(settings.lake_root, [late], ingest_date="2024-03-09", partition=2, first_offset=0)
     result = clean(settings, spark)
-    assert result.partitions_rewritten == ["2024-03-04"]
+    assert result.partitions_rewritten == ["stock_prices/trade_date=2024-03-04"]
     assert (result.bronze_records, result.duplicates_dropped, result.silver_rows_added) == (1, 1, 0)
     after = fingerprints(settings)
     assert after["trade_date=2024-03-05"] == before["trade_date=2024-03-05"]
