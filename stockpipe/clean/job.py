@@ -12,8 +12,10 @@
    records, reasons, affected trade dates);
 4. pass 2 reads the good rows from that cache, reads the existing silver rows of the affected
    trade dates, deduplicates them together (one shuffle, hash-partitioned by ``trade_date`` so
-   each date is written by one task) and writes the affected partitions to staging; the cache
-   is dropped;
+   each date is written by one task) and writes the affected partitions to staging, counting the
+   existing and the written rows on the way (``Observation``s: the clean step is two Spark jobs,
+   no counting job); the cache is dropped. Even for a small batch the cache pays: the plan of the
+   wide parse is what costs (optimising it), and the cache has pass 2 skip it;
 5. write the journal, then swap partitions in, move quarantine files to their deterministic names
    (``part-<run id>-<n>.parquet``; the run id is a hash of the bronze file names) and add the
    files to the ledger.
@@ -298,24 +300,34 @@ def _write_silver(
 ) -> tuple[int, int]:
     """Deduplicate the good rows with silver's rows of ``dates``, write them to ``<staging>/stock_prices``.
 
-    Returns ``(existing silver rows of those dates, rows written)``.
+    Returns ``(existing silver rows of those dates, rows written)``, both counted by the one
+    Spark job that writes (``Observation``s), not by extra counting jobs.
     """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
     good, _ = transforms.split(batch)
     present = {e.name for e in fs.list(paths.prices)}
     old = [f"{paths.prices}/trade_date={d}" for d in dates if f"trade_date={d}" in present]
-    existing, existing_rows = None, 0
+    existing, seen = None, None
     if old:
+        seen = Observation("silver_existing")
         existing = (
-            spark.read.schema(transforms.silver_schema()).option("basePath", paths.prices).parquet(*old)
+            spark.read.schema(transforms.silver_schema())
+            .option("basePath", paths.prices)
+            .parquet(*old)
+            .observe(seen, F.count(F.lit(1)).alias("rows"))
         )
-        existing_rows = existing.count()
     # one task per date at most (one file per date); at least 8 tasks when there are enough
     # dates, so each task's sort stays small (measured ~10% faster than 2 tasks on 2 cores)
     shuffle = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
     merged = transforms.deduplicate(good, existing, partitions=max(1, min(len(dates), max(shuffle, 8))))
+    # counted after the shuffle, in the writing stage itself: each written row once
+    out = Observation("silver_written")
+    merged = merged.observe(out, F.count(F.lit(1)).alias("rows"))
     merged.write.mode("overwrite").partitionBy("trade_date").parquet(f"{staging}/stock_prices")
-    written = spark.read.schema(transforms.silver_schema()).parquet(f"{staging}/stock_prices").count()
-    return existing_rows, written
+    existing_rows = int(seen.get["rows"]) if seen is not None else 0
+    return existing_rows, int(out.get["rows"])
 
 
 def _quarantine_moves(fs: LakeFS, paths: LakePaths, staging: str, run_id: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from stockpipe.clean.job import run_clean
 from stockpipe.clean.session import get_spark
 from stockpipe.errors import StepFailedError, StockpipeError
 from stockpipe.faults import fault_point
+from stockpipe.gold.runner import preload as preload_dbt
 from stockpipe.gold.runner import run_quality, run_transform
 from stockpipe.ingest.broker import ensure_bootstrap
 from stockpipe.ingest.consumer import consume_to_spool
@@ -102,6 +103,7 @@ class RunOptions:
     date_format: str | None = None  # replay: strftime format of the date column
     exchange: str = "XNYS"  # replay: exchange_calendars code (zone, session opens)
     lenient: bool = True  # replay: quarantine unparsable rows (False: abort before sending)
+    preload_dbt: bool = False  # set by run_pipeline when dbt steps follow the clean step
 
     def trading_days(self) -> tuple[date, date]:
         """The explicit range, or the latest complete NYSE session before today."""
@@ -245,6 +247,8 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     step = SPARK_CLEANING_JOB
     reporter.start(step, None)
     spark = get_spark(settings)
+    if options.preload_dbt:
+        preload_dbt(settings)  # imported while Spark works (dbt steps follow in this process)
     result = run_clean(
         settings,
         spark=spark,
@@ -356,5 +360,8 @@ def run_pipeline(
 ) -> list[StepResult]:
     """Run the steps in the seed's order under the data folder's lock; stop at the first failure."""
 
+    options = options or RunOptions()
+    if SPARK_CLEANING_JOB in steps and {BUILD_MODELS, QUALITY_MODELS_TEST} & set(steps):
+        options = replace(options, preload_dbt=True)
     with pipeline_lock(settings):
         return [run_step(name, settings, options, reporter) for name in steps]
