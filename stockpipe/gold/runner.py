@@ -363,9 +363,9 @@ def project_manifest(settings: Settings, *, project_dir: Path | None = None) -> 
 def preload(settings: Settings) -> threading.Thread:
     """Import dbt and the warehouse's adapter in a background thread (about 2 s of CPU).
 
-    ``run`` calls this once its Spark session is open: the clean and load steps mostly wait on
-    Spark and disk, so dbt's import runs meanwhile instead of at the start of the build step.
-    An import error is left for the dbt step itself to report.
+    ``run_pipeline`` calls this after the producer step when dbt steps follow: the consumer
+    mostly waits for the broker, so dbt's import runs meanwhile instead of at the start of the
+    build step. An import error is left for the dbt step itself to report.
     """
 
     def load() -> None:

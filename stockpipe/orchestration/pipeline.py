@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -103,7 +103,6 @@ class RunOptions:
     date_format: str | None = None  # replay: strftime format of the date column
     exchange: str = "XNYS"  # replay: exchange_calendars code (zone, session opens)
     lenient: bool = True  # replay: quarantine unparsable rows (False: abort before sending)
-    preload_dbt: bool = False  # set by run_pipeline when dbt steps follow the clean step
 
     def trading_days(self) -> tuple[date, date]:
         """The explicit range, or the latest complete NYSE session before today."""
@@ -247,8 +246,6 @@ def spark_cleaning(settings: Settings, options: RunOptions, reporter: Reporter) 
     step = SPARK_CLEANING_JOB
     reporter.start(step, None)
     spark = get_spark(settings)
-    if options.preload_dbt:
-        preload_dbt(settings)  # imported while Spark works (dbt steps follow in this process)
     result = run_clean(
         settings,
         spark=spark,
@@ -360,8 +357,15 @@ def run_pipeline(
 ) -> list[StepResult]:
     """Run the steps in the seed's order under the data folder's lock; stop at the first failure."""
 
-    options = options or RunOptions()
-    if SPARK_CLEANING_JOB in steps and {BUILD_MODELS, QUALITY_MODELS_TEST} & set(steps):
-        options = replace(options, preload_dbt=True)
+    # dbt's import (about 2 s of CPU) runs in the background from the first step after the
+    # producer (the consumer mostly waits for the broker) instead of at the start of build_Models
+    dbt_steps = (BUILD_MODELS, QUALITY_MODELS_TEST)
+    preload = bool(steps) and steps[0] not in dbt_steps and any(s in dbt_steps for s in steps)
+    results = []
     with pipeline_lock(settings):
-        return [run_step(name, settings, options, reporter) for name in steps]
+        for name in steps:
+            if preload and name != KAFKA_PRODUCER:
+                preload_dbt(settings)
+                preload = False
+            results.append(run_step(name, settings, options, reporter))
+    return results
