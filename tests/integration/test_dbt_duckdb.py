@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from typer.testing import CliRunner
 
 from stockpipe.cli import app
 from stockpipe.contract.bar import INTERVAL_MINUTES
-from stockpipe.gold.runner import parse_project, run_docs, run_quality, run_transform
+from stockpipe.gold.runner import (
+    SHIPPED_PROJECT_DIR,
+    parse_project,
+    project_manifest,
+    run_docs,
+    run_quality,
+    run_transform,
+)
 from stockpipe.settings import Settings
 from stockpipe.warehouse.loader import run_load
 from tests.fixtures.warehouse import BuiltWarehouse, clone_warehouse, settings_env
@@ -188,6 +196,35 @@ def test_dim_date_and_keys_are_built_on_each_bars_own_timestamp(duckdb_warehouse
     assert set(fact["company_id"]) == set(companies.index)
     assert not companies.loc["JPM", "has_reference_data"]
     assert companies.loc["AAPL", "sector"] == "Technology"
+
+
+def test_the_project_is_parsed_once_per_process_until_a_file_changes(
+    duckdb_warehouse: BuiltWarehouse, tmp_path: Path
+) -> None:
+    """build, source freshness and test share one parse; every data test still runs."""
+    clone = clone_warehouse(duckdb_warehouse, tmp_path)
+    project = tmp_path / "dbt"
+    shutil.copytree(SHIPPED_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    dbt_settings = clone.settings.dbt.model_copy(update={"project_dir": project})
+    settings = clone.settings.model_copy(update={"dbt": dbt_settings})
+
+    first = project_manifest(settings)
+    assert project_manifest(settings) is first
+    built = run_transform(settings)
+    checked = run_quality(settings)
+    assert built.success, built.failed
+    assert checked.success, checked.failed
+    assert (
+        len([n for n in checked.nodes if n.resource_type == "test"])
+        == len([n for n in first.nodes.values() if n.resource_type == "test"])
+        > 60
+    )
+    assert "source.stockpipe.raw.stock_prices" in {n.unique_id for n in checked.nodes}
+    assert project_manifest(settings) is first  # still the one parse
+
+    model = project / "models" / "marts" / "mart_daily_returns.sql"
+    model.write_text(model.read_text() + "\n-- edited\n")
+    assert project_manifest(settings) is not first  # a changed file: parsed again
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["parse", "warm-manifest"])
