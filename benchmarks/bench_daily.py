@@ -159,7 +159,7 @@ def generate_daily(
         for day in days:
             values.append(_daily_bar(i, symbol, day, produced))
             keys.append(symbol.encode())
-            if i % 199 == 198:  # an exact re-delivery of the previous record
+            if i % 199 == 198 and len(values) > 1:  # an exact re-delivery of the previous record
                 values[-1], keys[-1] = values[-2], keys[-2]
             i += 1
             if len(values) == PER_FILE:
