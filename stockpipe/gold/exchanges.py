@@ -14,10 +14,8 @@ and forgetting to regenerate fails the suite.
 from __future__ import annotations
 
 import re
-import sys
 
-from stockpipe.fsutil import atomic_write_text
-from stockpipe.gold.sources import DBT_PROJECT_DIR
+from stockpipe.gold.sources import DBT_PROJECT_DIR, write_generated
 
 MODEL_FILE = DBT_PROJECT_DIR / "models" / "staging" / "stg_exchange_timezones.sql"
 _TEMPLATE = """{#-
@@ -71,17 +69,7 @@ def render_model() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    text = render_model()
-    if "--check" in args:
-        current = MODEL_FILE.read_text(encoding="utf-8") if MODEL_FILE.exists() else ""
-        if current != text:
-            print(f"{MODEL_FILE} is out of date: run python -m stockpipe.gold.exchanges")
-            return 1
-        return 0
-    atomic_write_text(MODEL_FILE, text)
-    print(f"wrote {MODEL_FILE}")
-    return 0
+    return write_generated(MODEL_FILE, render_model(), "stockpipe.gold.exchanges", argv)
 
 
 if __name__ == "__main__":

@@ -185,19 +185,24 @@ def render_sources_yml() -> str:
     return header + yaml.safe_dump(sources_document(), sort_keys=False, width=110, allow_unicode=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_generated(path: Path, text: str, module: str, argv: list[str] | None) -> int:
+    """The ``main`` of a generator module: write ``path``, or with ``--check`` exit 1 when the
+    committed file differs from ``text`` (``python -m <module>`` regenerates it)."""
     args = sys.argv[1:] if argv is None else argv
-    text = render_sources_yml()
     if "--check" in args:
-        current = SOURCES_FILE.read_text(encoding="utf-8") if SOURCES_FILE.exists() else ""
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            print(f"{SOURCES_FILE} is out of date: run python -m stockpipe.gold.sources")
+            print(f"{path} is out of date: run python -m {module}")
             return 1
         return 0
-    SOURCES_FILE.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(SOURCES_FILE, text)
-    print(f"wrote {SOURCES_FILE}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    print(f"wrote {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_generated(SOURCES_FILE, render_sources_yml(), "stockpipe.gold.sources", argv)
 
 
 if __name__ == "__main__":
