@@ -103,10 +103,49 @@ def _bar(i: int, days: list[date]) -> bytes:
     return doc.encode()
 
 
+def write_bronze_file(
+    lake: Path, values: list[bytes], keys: list[bytes], batch: BatchId, ingest: datetime, cluster_id: str
+) -> Path:
+    """One bronze file in the consumer's layout, and its manifest entry (``bench_daily`` too)."""
+    n = len(values)
+    lake_uri = lake.as_uri()
+    path = Path(bronze_file(lake_uri, TOPIC, ingest.date().isoformat(), batch).removeprefix("file://"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "topic": pa.array([TOPIC] * n),
+            "partition": pa.array([0] * n, pa.int32()),
+            "offset": pa.array(range(batch.first, batch.first + n), pa.int64()),
+            "kafka_ts": pa.array([ingest] * n, pa.timestamp("ms", tz="UTC")),
+            "key": pa.array(keys, pa.binary()),
+            "value": pa.array(values, pa.binary()),
+        },
+        schema=raw_record_schema(),
+    )
+    pq.write_table(table, path)
+    manifest = Path(bronze_manifest_dir(lake_uri, TOPIC).removeprefix("file://"))
+    manifest.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "file": batch.file_name,
+        "path": str(path),
+        "topic": TOPIC,
+        "cluster_id": cluster_id,
+        "partition": 0,
+        "first_offset": batch.first,
+        "last_offset": batch.last,
+        "records": n,
+        "bytes": path.stat().st_size,
+        "sha256": "",
+        "ingest_date": ingest.date().isoformat(),
+        "uploaded_at": datetime.now(UTC).isoformat(),
+    }
+    (manifest / f"{batch.file_name}.json").write_text(json.dumps(entry))
+    return path
+
+
 def generate(lake: Path, rows: int, per_file: int = PER_FILE) -> list[Path]:
     """Bronze files + manifest entries for ``rows`` records (bars numbered 0..rows-1)."""
     days = trading_days(rows // (len(SYMBOLS) * MINUTES) + 2)
-    lake_uri = lake.as_uri()
     files: list[Path] = []
     cluster = cluster_tag("bench")
     offset = 0
@@ -116,40 +155,10 @@ def generate(lake: Path, rows: int, per_file: int = PER_FILE) -> list[Path]:
         values = [_bar(i, days) for i in range(start, start + n)]
         for j in range(199, n, 199):  # exact re-delivery of the previous record
             values[j] = values[j - 1]
+        keys = [SYMBOLS[i % len(SYMBOLS)].encode() for i in range(start, start + n)]
         batch = BatchId(TOPIC, cluster, 0, offset, offset + n - 1)
-        ingest_date = (ingest + timedelta(days=start // 1_000_000)).date().isoformat()
-        path = Path(bronze_file(lake_uri, TOPIC, ingest_date, batch).removeprefix("file://"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.table(
-            {
-                "topic": pa.array([TOPIC] * n),
-                "partition": pa.array([0] * n, pa.int32()),
-                "offset": pa.array(range(offset, offset + n), pa.int64()),
-                "kafka_ts": pa.array([ingest] * n, pa.timestamp("ms", tz="UTC")),
-                "key": pa.array([SYMBOLS[i % len(SYMBOLS)].encode() for i in range(start, start + n)]),
-                "value": pa.array(values, pa.binary()),
-            },
-            schema=raw_record_schema(),
-        )
-        pq.write_table(table, path)
-        manifest = Path(bronze_manifest_dir(lake_uri, TOPIC).removeprefix("file://"))
-        manifest.mkdir(parents=True, exist_ok=True)
-        entry = {
-            "file": batch.file_name,
-            "path": str(path),
-            "topic": TOPIC,
-            "cluster_id": "bench",
-            "partition": 0,
-            "first_offset": batch.first,
-            "last_offset": batch.last,
-            "records": n,
-            "bytes": path.stat().st_size,
-            "sha256": "",
-            "ingest_date": ingest_date,
-            "uploaded_at": datetime.now(UTC).isoformat(),
-        }
-        (manifest / f"{batch.file_name}.json").write_text(json.dumps(entry))
-        files.append(path)
+        day = ingest + timedelta(days=start // 1_000_000)
+        files.append(write_bronze_file(lake, values, keys, batch, day, "bench"))
         offset += n
     return files
 

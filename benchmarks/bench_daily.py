@@ -24,7 +24,6 @@ step does not regress. Results go to ``docs/benchmarks.md`` (section ``daily``) 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -35,19 +34,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_section
 from benchmarks.bench_clean import generate as generate_intraday
+from benchmarks.bench_clean import write_bronze_file as write_bronze
 from stockpipe.contract.layout import (
     BatchId,
-    bronze_file,
-    bronze_manifest_dir,
     cluster_tag,
-    raw_record_schema,
 )
 
 TOPIC = "stock-prices"
@@ -101,43 +95,10 @@ def _daily_bar(i: int, symbol: str, day: date, produced: str) -> bytes:
 
 
 def write_bronze_file(lake: Path, values: list[bytes], keys: list[bytes], first: int, ingest: date) -> Path:
-    """One bronze file (consumer layout) and its manifest entry."""
-    n = len(values)
-    batch = BatchId(TOPIC, cluster_tag("bench-daily"), 0, first, first + n - 1)
-    lake_uri = lake.as_uri()
-    path = Path(bronze_file(lake_uri, TOPIC, ingest.isoformat(), batch).removeprefix("file://"))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """One bronze file (consumer layout) and its manifest entry, stamped at ``ingest``'s midnight."""
+    batch = BatchId(TOPIC, cluster_tag("bench-daily"), 0, first, first + len(values) - 1)
     kafka_ts = datetime.combine(ingest, datetime.min.time(), UTC)
-    table = pa.table(
-        {
-            "topic": pa.array([TOPIC] * n),
-            "partition": pa.array([0] * n, pa.int32()),
-            "offset": pa.array(range(first, first + n), pa.int64()),
-            "kafka_ts": pa.array([kafka_ts] * n, pa.timestamp("ms", tz="UTC")),
-            "key": pa.array(keys, pa.binary()),
-            "value": pa.array(values, pa.binary()),
-        },
-        schema=raw_record_schema(),
-    )
-    pq.write_table(table, path)
-    manifest = Path(bronze_manifest_dir(lake_uri, TOPIC).removeprefix("file://"))
-    manifest.mkdir(parents=True, exist_ok=True)
-    entry = {
-        "file": batch.file_name,
-        "path": str(path),
-        "topic": TOPIC,
-        "cluster_id": "bench-daily",
-        "partition": 0,
-        "first_offset": batch.first,
-        "last_offset": batch.last,
-        "records": n,
-        "bytes": path.stat().st_size,
-        "sha256": "",
-        "ingest_date": ingest.isoformat(),
-        "uploaded_at": datetime.now(UTC).isoformat(),
-    }
-    (manifest / f"{batch.file_name}.json").write_text(json.dumps(entry))
-    return path
+    return write_bronze(lake, values, keys, batch, kafka_ts, "bench-daily")
 
 
 def generate_daily(
