@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -343,7 +344,8 @@ def warm_up(spark: object, workdir: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run(configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str) -> str:
+def local_spark(driver_memory: str, app_name: str) -> Any:
+    """One ``local[*]`` session with the job's own Spark options (``bench_daily`` too)."""
     from pyspark.sql import SparkSession
 
     from stockpipe.clean.session import spark_conf
@@ -358,11 +360,16 @@ def run(configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_m
         },
     )
     builder = SparkSession.builder.master("local[*]")
-    conf = {**spark_conf(settings), "spark.ui.showConsoleProgress": "false", "spark.app.name": "bench-clean"}
+    conf = {**spark_conf(settings), "spark.ui.showConsoleProgress": "false", "spark.app.name": app_name}
     for k, v in conf.items():
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def run(configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str) -> str:
+    spark = local_spark(driver_memory, "bench-clean")
     warm_up(spark, workdir)
     lines = [
         "Bronze: ~4% bad records (4 kinds), ~0.5% exact re-deliveries; "

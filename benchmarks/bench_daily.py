@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_section
 from benchmarks.bench_clean import generate as generate_intraday
+from benchmarks.bench_clean import local_spark
 from benchmarks.bench_clean import write_bronze_file as write_bronze
 from stockpipe.contract.layout import (
     BatchId,
@@ -180,25 +181,7 @@ def warm_up(spark: Any, workdir: Path) -> None:
 
 
 def run(symbols: int, years: int, intraday_rows: int, workdir: Path, driver_memory: str) -> str:
-    from pyspark.sql import SparkSession
-
-    from stockpipe.clean.session import spark_conf
-    from stockpipe.settings import Settings
-
-    settings = Settings(
-        _env_file=None,
-        spark={
-            "master": "local[*]",
-            "driver_memory": driver_memory,
-            "shuffle_partitions": os.cpu_count() or 2,
-        },
-    )
-    builder = SparkSession.builder.master("local[*]")
-    conf = {**spark_conf(settings), "spark.ui.showConsoleProgress": "false", "spark.app.name": "bench-daily"}
-    for k, v in conf.items():
-        builder = builder.config(k, v)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_spark(driver_memory, "bench-daily")
     days = sessions(years)
     names = [f"D{i:04d}" for i in range(symbols)]
     cleans: list[Timing] = []
