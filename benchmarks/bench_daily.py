@@ -29,7 +29,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_section
+from benchmarks.bench_clean import Timing, local_spark
 from benchmarks.bench_clean import generate as generate_intraday
-from benchmarks.bench_clean import local_spark
 from benchmarks.bench_clean import write_bronze_file as write_bronze
 from stockpipe.contract.layout import (
     BatchId,
@@ -48,18 +47,6 @@ from stockpipe.contract.layout import (
 TOPIC = "stock-prices"
 PER_FILE = 50_000
 SESSIONS_PER_YEAR = 252
-
-
-@dataclass
-class Timing:
-    name: str
-    rows: int
-    seconds: float
-    note: str = ""
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
 
 
 def sessions(years: int, end: date = date(2024, 12, 31)) -> list[date]:
