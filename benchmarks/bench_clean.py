@@ -78,30 +78,50 @@ def trading_days(n: int, start: date = date(2020, 1, 2)) -> list[date]:
     return days
 
 
+def faulty_bar(
+    i: int,
+    symbol: str,
+    interval: str,
+    ts: str,
+    o: float,
+    c: float,
+    *,
+    spread: float,
+    volume: int,
+    source: str,
+    produced: str,
+) -> bytes:
+    """Bar number ``i`` as JSON, with the fault mix every clean benchmark uses (by ``i % 97``):
+    13 not JSON, 29 high below low, 41 negative volume, 53 a timestamp without its offset."""
+    hi, lo = max(o, c) + spread, min(o, c) - spread
+    kind = i % 97
+    if kind == 13:
+        return b'{"symbol": "' + symbol.encode() + b'", "oops'
+    if kind == 29:
+        hi = lo - 1.0
+    vol = -5 if kind == 41 else volume
+    doc = (
+        f'{{"symbol":"{symbol}","interval":"{interval}","bar_ts":"{ts}","open":{o:.2f},"high":{hi:.2f},'
+        f'"low":{lo:.2f},"close":{c:.2f},"volume":{vol},"source":"{source}",'
+        f'"produced_at":"{produced}","schema_version":1}}'
+    )
+    if kind == 53:
+        doc = doc.replace(f'"bar_ts":"{ts}"', f'"bar_ts":"{ts[:-6]}"')
+    return doc.encode()
+
+
 def _bar(i: int, days: list[date]) -> bytes:
     sym = SYMBOLS[i % len(SYMBOLS)]
     m = i // len(SYMBOLS)
     day = days[m // MINUTES]
     minute = 570 + m % MINUTES
     base = 50.0 + (i % 997) * 0.25
-    o, c = base, base + ((i * 7919) % 21 - 10) * 0.01
-    hi, lo = max(o, c) + 0.05, min(o, c) - 0.05
     ts = f"{day.isoformat()}T{minute // 60:02d}:{minute % 60:02d}:00-05:00"
     produced = f"{day.isoformat()}T{minute // 60 + 5:02d}:{minute % 60:02d}:01.250000Z"
-    kind = i % 97
-    if kind == 13:
-        return b'{"symbol": "' + sym.encode() + b'", "oops'
-    if kind == 29:
-        hi = lo - 1.0
-    vol = -5 if kind == 41 else 1000 + (i % 50_000)
-    doc = (
-        f'{{"symbol":"{sym}","interval":"1min","bar_ts":"{ts}","open":{o:.2f},"high":{hi:.2f},'
-        f'"low":{lo:.2f},"close":{c:.2f},"volume":{vol},"source":"simulator",'
-        f'"produced_at":"{produced}","schema_version":1}}'
-    )
-    if kind == 53:
-        doc = doc.replace(f'"bar_ts":"{ts}"', f'"bar_ts":"{ts[:-6]}"')
-    return doc.encode()
+    return faulty_bar(
+        i, sym, "1min", ts, base, base + ((i * 7919) % 21 - 10) * 0.01, spread=0.05,
+        volume=1000 + (i % 50_000), source="simulator", produced=produced,
+    )  # fmt: skip
 
 
 def write_bronze_file(

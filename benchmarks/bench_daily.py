@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_section
-from benchmarks.bench_clean import Timing, local_spark
+from benchmarks.bench_clean import Timing, faulty_bar, local_spark
 from benchmarks.bench_clean import generate as generate_intraday
 from benchmarks.bench_clean import write_bronze_file as write_bronze
 from stockpipe.contract.layout import (
@@ -61,25 +61,13 @@ def sessions(years: int, end: date = date(2024, 12, 31)) -> list[date]:
 
 
 def _daily_bar(i: int, symbol: str, day: date, produced: str) -> bytes:
-    """One daily bar as JSON, with the same fault mix as ``bench_clean`` (by ``i % 97``)."""
+    """One daily bar as JSON, with ``bench_clean``'s fault mix (by ``i % 97``)."""
     base = 20.0 + (i % 991) * 0.5
-    o, c = base, base + ((i * 7919) % 21 - 10) * 0.05
-    hi, lo = max(o, c) + 0.5, min(o, c) - 0.5
-    ts = f"{day.isoformat()}T00:00:00-05:00"
-    kind = i % 97
-    if kind == 13:
-        return b'{"symbol": "' + symbol.encode() + b'", "oops'
-    if kind == 29:
-        hi = lo - 1.0
-    vol = -5 if kind == 41 else 100_000 + (i % 5_000_000)
-    doc = (
-        f'{{"symbol":"{symbol}","interval":"1day","bar_ts":"{ts}","open":{o:.2f},"high":{hi:.2f},'
-        f'"low":{lo:.2f},"close":{c:.2f},"volume":{vol},"source":"replay",'
-        f'"produced_at":"{produced}","schema_version":1}}'
-    )
-    if kind == 53:
-        doc = doc.replace(f'"bar_ts":"{ts}"', '"bar_ts":"' + ts[:-6] + '"')
-    return doc.encode()
+    return faulty_bar(
+        i, symbol, "1day", f"{day.isoformat()}T00:00:00-05:00", base,
+        base + ((i * 7919) % 21 - 10) * 0.05, spread=0.5, volume=100_000 + (i % 5_000_000),
+        source="replay", produced=produced,
+    )  # fmt: skip
 
 
 def write_bronze_file(lake: Path, values: list[bytes], keys: list[bytes], first: int, ingest: date) -> Path:
