@@ -324,6 +324,16 @@ def write_old_layout_partition(lake_dir: Path, trade_date: date, table: pa.Table
     return write_stock_prices_partition(lake_dir, trade_date, table)
 
 
+def write_old_layout(lake_dir: Path, table: pa.Table) -> list[Path]:
+    """Every bar of ``table`` in its ``trade_date=`` folder, daily bars included (the layout
+    before the daily dataset; see ``write_old_layout_partition``)."""
+    dates = table.column("trade_date")
+    paths: list[Path] = []
+    for d in sorted(set(dates.to_pylist())):
+        paths += write_old_layout_partition(lake_dir, d, table.filter(pc.equal(dates, d)))
+    return paths
+
+
 def write_silver(
     lake_dir: Path,
     *,

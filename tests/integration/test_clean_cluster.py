@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 import stockpipe.clean.submit as submit_app
@@ -20,7 +19,7 @@ from stockpipe.clean.transforms import QUARANTINE_COLUMNS
 from stockpipe.settings import Settings
 from tests.fixtures.spark import free_port, spark_env, spark_home
 from tests.helpers_bronze import bar_json, local_path, ny, write_bronze, write_scenario
-from tests.helpers_silver import make_bars, write_old_layout_partition
+from tests.helpers_silver import make_bars, write_old_layout
 from tests.unit.test_clean_job import silver_dir, silver_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
@@ -202,9 +201,7 @@ def _old_layout(settings: Settings) -> None:
     intraday = make_bars(("AAPL", "MSFT"), days=3, bars_per_day=3, premarket_bars=0)
     daily = make_bars(("AAPL", "JPM"), days=5, interval="1day", seed=5)
     everything = pa.concat_tables([intraday, daily])
-    for d in sorted(set(everything.column("trade_date").to_pylist())):
-        day = everything.filter(pc.equal(everything.column("trade_date"), d))
-        write_old_layout_partition(local_path(settings.lake_root), d, day)
+    write_old_layout(local_path(settings.lake_root), everything)
 
 
 def test_killed_mid_migration_then_rerun_equals_an_uninterrupted_migration(

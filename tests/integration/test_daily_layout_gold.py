@@ -20,7 +20,7 @@ from stockpipe.warehouse import tables
 from stockpipe.warehouse.loader import run_load
 from tests.fixtures.warehouse import settings_for
 from tests.helpers_bronze import bar_json, write_bronze
-from tests.helpers_silver import make_bars, read_silver_stock_prices, write_old_layout_partition
+from tests.helpers_silver import make_bars, read_silver_stock_prices, write_old_layout
 from tests.integration.test_dbt_duckdb import expected_daily
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -32,8 +32,7 @@ def _old_lake(lake: Path) -> pa.Table:
     intraday = make_bars(("AAPL", "MSFT"), days=3, bars_per_day=6, premarket_bars=1)
     daily = make_bars(("AAPL", "JPM"), days=5, interval="1day", seed=5)
     everything = pa.concat_tables([intraday, daily])
-    for d in sorted(set(everything.column("trade_date").to_pylist())):
-        write_old_layout_partition(lake, d, everything.filter(pc.equal(everything.column("trade_date"), d)))
+    write_old_layout(lake, everything)
     return everything
 
 

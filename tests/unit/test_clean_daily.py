@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,7 +20,7 @@ from stockpipe.contract.silver import SILVER_COLUMNS
 from stockpipe.settings import Settings
 from tests.fixtures.spark import SPARK_MODES, spark_in_mode
 from tests.helpers_bronze import bar_json, local_path, ny, write_bronze
-from tests.helpers_silver import make_bars, write_old_layout_partition
+from tests.helpers_silver import make_bars, write_old_layout
 from tests.unit.test_clean_job import silver_rows
 
 NOW = datetime(2024, 3, 10, tzinfo=UTC)
@@ -143,8 +142,7 @@ def _old_layout_lake(settings: Settings) -> pa.Table:
     intraday = make_bars(("AAPL", "MSFT"), days=3, bars_per_day=3, premarket_bars=0)
     daily = make_bars(("AAPL", "JPM"), days=5, interval="1day", seed=5)
     everything = pa.concat_tables([intraday, daily])
-    for d in sorted(set(everything.column("trade_date").to_pylist())):
-        write_old_layout_partition(lake, d, everything.filter(pc.equal(everything.column("trade_date"), d)))
+    write_old_layout(lake, everything)
     return everything
 
 
@@ -189,8 +187,7 @@ def test_silver_in_the_old_layout_is_migrated_once(spark: Any, settings: Setting
 def test_old_layout_without_daily_bars_only_gets_the_marker(spark: Any, settings: Settings) -> None:
     lake = local_path(settings.lake_root)
     intraday = make_bars(("AAPL",), days=2, bars_per_day=2, premarket_bars=0)
-    for d in sorted(set(intraday.column("trade_date").to_pylist())):
-        write_old_layout_partition(lake, d, intraday.filter(pc.equal(intraday.column("trade_date"), d)))
+    write_old_layout(lake, intraday)
     before = folders(settings, "stock_prices")
     result = clean(settings, spark)
     assert result.bronze_files == 0
