@@ -615,6 +615,51 @@ class Aggregator:
         }
         return _construct_bar(values)
 
+    def _make_bars(
+        self,
+        symbols: list[str],
+        starts: list[float],
+        providers: str | list[str],
+        opens: list[float],
+        highs: list[float],
+        lows: list[float],
+        closes: list[float],
+        volumes: list[int],
+        produced: datetime,
+    ) -> list[Bar]:
+        """``_make_bar`` for many bars at once (the batch path; ``volumes`` already rounded)."""
+        interval = self.config.interval
+        stamp = self._bar_ts_at
+        stamps = {s: stamp(s) for s in set(starts)}
+        if isinstance(providers, str):
+            providers = [providers] * len(symbols)
+        new = Bar.__new__
+        set_attr = object.__setattr__
+        bars: list[Bar] = []
+        append = bars.append
+        rows = zip(symbols, starts, providers, opens, highs, lows, closes, volumes, strict=True)
+        for symbol, start, provider, o, high, low, c, volume in rows:
+            values = {
+                "symbol": symbol,
+                "interval": interval,
+                "bar_ts": stamps[start],
+                "open": o,
+                "high": high,
+                "low": low,
+                "close": c,
+                "volume": volume,
+                "source": provider,
+                "produced_at": produced,
+                "schema_version": SCHEMA_VERSION,
+            }
+            bar = new(Bar)
+            set_attr(bar, "__dict__", values)
+            set_attr(bar, "__pydantic_fields_set__", set(values))
+            set_attr(bar, "__pydantic_extra__", None)
+            set_attr(bar, "__pydantic_private__", None)
+            append(bar)
+        return bars
+
     def _late(self, trade: Trade, partition: int) -> DeadLetter:
         return self._late_at(trade, self._max_t.get(partition, -math.inf) - self._delay)
 

@@ -209,33 +209,35 @@ def _effects(agg: Aggregator, batch: TradeBatch, rows: Any) -> Any:
     return eff
 
 
-def _bounds(agg: Aggregator, t: Any) -> tuple[Any, Any]:
-    """Window start and end per trade, as ``Aggregator._bounds`` computes them one by one."""
+def _bounds(agg: Aggregator, t: Any) -> tuple[Any, Any, Any]:
+    """Window number, start and end per trade, as ``Aggregator._bounds`` computes them one by one
+    (the number, ``floor((t + UTC offset) / length)`` or the day, orders one symbol's windows)."""
     import numpy as np
 
-    sec = np.floor(t)
-    lo, hi = float(sec.min()), float(sec.max())
-    off_lo, off_hi = agg._offset(lo), agg._offset(hi)
+    lo, hi = math.floor(float(t.min())), math.floor(float(t.max()))
+    off_lo, off_hi = agg._offset(float(lo)), agg._offset(float(hi))
     off: Any
     if off_lo == off_hi and hi - lo < 86_400:  # UTC offsets change at most twice a year
         off = off_lo
     else:
         import pandas as pd
 
-        utc = pd.to_datetime(sec.astype(np.int64), unit="s", utc=True)
+        utc = pd.to_datetime(np.floor(t).astype(np.int64), unit="s", utc=True)
         local = utc.tz_convert(agg._tz).tz_localize(None)
         off = ((local - utc.tz_localize(None)).total_seconds()).to_numpy(dtype=np.float64)
     length = agg._length
     if length is not None:
-        start = np.floor_divide(t + off, length) * length - off
-        return start, start + length
+        number = np.floor_divide(t + off, length)
+        start = number * length
+        start -= off
+        return number.astype(np.int64), start, start + length
     day = np.floor_divide(t + off, 86_400)
     days, first, inverse = np.unique(day, return_index=True, return_inverse=True)
     starts = np.empty(len(days))
     ends = np.empty(len(days))
     for k, i in enumerate(first.tolist()):
         starts[k], ends[k] = agg._bounds(float(t[i]))
-    return starts[inverse], ends[inverse]
+    return inverse.astype(np.int64), starts[inverse], ends[inverse]
 
 
 @dataclass
@@ -245,20 +247,26 @@ class _Plan:
     last_offset: int | None
     t: Any = None
     symbols: Any = None
-    starts: Any = None
     ends: Any = None
     effects: Any = None
+    conditional: bool = False  # some trade is not a regular sale (else ``effects`` are all PRICE)
     ids: Any = None  # object array of trade ids (None where none), or None
     late: Any = None
-    dup: Any = None
-    accepted: Any = None
+    dup: Any = None  # None: no repeats
+    touched: Any = None  # not late, not a repeat (None: every row)
+    accepted: Any = None  # touched and not ignored (None: every row)
     wm_before: Any = None  # watermark before each row
     max_t: float = -math.inf
-    wcode: Any = None  # window code per row (first appearance order)
-    order: Any = None  # touched rows sorted by (window, time, arrival)
+    order: Any = None  # rows sorted by (window, arrival)
     bounds: Any = None  # start of each window's run in ``order``
-    existing: list[_Window | None] | None = None  # per window code
-    volumes: Any = None  # per window code, in arrival order from the window's earlier volume
+    first: Any = None  # first row of each window (as all the per-window values below)
+    starts: Any = None
+    first_touch: Any = None  # first touched row (NO_ROW: none)
+    existing: list[_Window | None] | None = None  # None: the aggregator had no windows
+    volumes: Any = None  # in arrival order from the window's earlier volume
+
+
+NO_ROW = 2**62
 
 
 def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
@@ -297,24 +305,40 @@ def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
     elsewhere = {w.symbol for w in agg._windows.values() if w.partition != p}
     if elsewhere and any(s in elsewhere for s in names):
         return None
-    starts, ends = _bounds(agg, t)
+    number, starts, ends = _bounds(agg, t)
     effects = _effects(agg, batch, rows)
+    conditional = bool(effects.any())
 
-    # window codes (first appearance order)
-    s_int = starts.astype(np.int64)
-    wkey = codes.astype(np.int64) * (1 << 32) + (s_int - s_int.min())
-    wcode, _ = pd.factorize(wkey)
-    nw = int(wcode.max()) + 1
+    # one stable sort by window: (symbol code, window number) as one small integer key
+    low = int(number.min())
+    span = int(number.max()) - low + 1
+    nkeys = len(names) * span
+    wkey = codes * span
+    wkey += number
+    if low:
+        wkey -= low
+    if nkeys > 1 << 16:  # sparse: number the windows that occur
+        wkey, uniques = pd.factorize(wkey)
+        nkeys = len(uniques)
+    if nkeys <= 1 << 16:
+        wkey = wkey.astype(np.uint16)  # a radix sort
+    order = np.argsort(wkey, kind="stable")
+    g = wkey[order]
+    change = np.empty(m, dtype=bool)
+    change[0] = True
+    np.not_equal(g[1:], g[:-1], out=change[1:])
+    bounds = np.flatnonzero(change)
+    first = order[bounds]  # first row (arrival) of each window
+    keys = g[bounds].astype(np.int64)
 
-    # the existing window of each code (``add`` finds them by (symbol, start))
+    # the existing window of each (``add`` finds them by (symbol, start))
     windows = agg._windows
-    existing: list[_Window | None] = [None] * nw
+    existing: list[_Window | None] | None = None
     if windows:
-        first_of = np.flatnonzero(~pd.Series(wcode).duplicated().to_numpy())  # code k first at first_of[k]
-        existing = [windows.get((symbols[i], float(starts[i]))) for i in first_of.tolist()]
+        existing = [windows.get(k) for k in zip(symbols[first].tolist(), starts[first].tolist(), strict=True)]
 
     # repeats by provider trade id
-    repeat = np.zeros(m, dtype=bool)
+    repeat = None
     ids = None
     if batch.trade_ids is not None:
         ids = take(batch.trade_ids, object)
@@ -322,93 +346,107 @@ def _plan(agg: Aggregator, batch: TradeBatch, p: int) -> _Plan | None:
         if has.any():
             idc, _ = pd.factorize(ids)
             h = np.flatnonzero(has)
-            key = wcode[h].astype(np.int64) * (int(idc.max()) + 1) + idc[h]
+            key = wkey[h].astype(np.int64) * (int(idc.max()) + 1) + idc[h]
+            repeat = np.zeros(m, dtype=bool)
             repeat[h] = pd.Series(key).duplicated().to_numpy()
-            known = {k for k, w in enumerate(existing) if w is not None and w.ids}
-            if known:
-                for r in h[np.isin(wcode[h], list(known))].tolist():
-                    w = existing[wcode[r]]
+            known = [] if existing is None else [k for k, w in enumerate(existing) if w is not None and w.ids]
+            if known and existing is not None:
+                window_of_key = np.empty(nkeys, dtype=np.int64)
+                window_of_key[keys] = np.arange(len(keys))
+                win = window_of_key[wkey[h]]
+                for r, k in zip(h.tolist(), win.tolist(), strict=True):
+                    w = existing[k]
                     if w is not None and w.ids is not None and ids[r] in w.ids:
                         repeat[r] = True
 
     # the watermark before each trade; late trades
     pre_max = agg._max_t.get(p, -math.inf)
-    moves = np.where(repeat | (effects == _IGNORE), -np.inf, t)
-    incl = np.maximum(np.maximum.accumulate(moves), pre_max)
-    excl = np.empty(m)
-    excl[0] = pre_max
-    excl[1:] = incl[:-1]
-    wm_before = excl - agg._delay
+    ignored = effects == _IGNORE if conditional else None
+    stops = repeat if ignored is None else ignored if repeat is None else repeat | ignored
+    incl = np.maximum.accumulate(t if stops is None else np.where(stops, -np.inf, t))
+    if pre_max > -math.inf:
+        np.maximum(incl, pre_max, out=incl)
+    wm_before = np.empty(m)
+    wm_before[0] = pre_max
+    wm_before[1:] = incl[:-1]
+    wm_before -= agg._delay
     late = (ends + agg._grace) <= wm_before
-    dup = repeat & ~late
-    touched = ~late & ~dup
-    accepted = touched & (effects != _IGNORE)
+    any_late = bool(late.any())
+    dup = None if repeat is None else repeat & ~late
+    touched = None
+    if dup is not None:
+        touched = ~(late | dup)
+    elif any_late:
+        touched = ~late
+    accepted = touched
+    if ignored is not None:
+        accepted = ~ignored if touched is None else touched & ~ignored
 
-    # touched rows by (window, time, arrival): stable sorts, the time one on nearly sorted data
-    trows = np.flatnonzero(touched)
-    by_t = trows[np.argsort(t[trows], kind="stable")]
-    wdtype = np.uint16 if nw <= 0xFFFF else np.int64
-    order = by_t[np.argsort(wcode[by_t].astype(wdtype), kind="stable")]
-    g = wcode[order]
-    change = np.empty(len(order), dtype=bool)
-    if len(order):
-        change[0] = True
-        np.not_equal(g[1:], g[:-1], out=change[1:])
-    bounds = np.flatnonzero(change)
+    first_touch = first
+    if touched is not None:
+        first_touch = np.minimum.reduceat(np.where(touched[order], order, NO_ROW), bounds)
 
-    # volumes in arrival order, from each window's earlier volume
-    pre_codes = [k for k, w in enumerate(existing) if w is not None and w.volume]
-    arows = np.flatnonzero(accepted)
+    # volumes in arrival order, from each window's earlier volume (adding 0.0 changes no sum)
     sizes = take(batch.sizes, np.float64)
-    pre_volumes = [w.volume for w in existing if w is not None and w.volume]
-    volumes = np.bincount(
-        np.concatenate([np.asarray(pre_codes, dtype=np.int64), wcode[arows]]),
-        weights=np.concatenate([np.asarray(pre_volumes, dtype=np.float64), sizes[arows]]),
-        minlength=nw,
-    )
+    weights = sizes if accepted is None else np.where(accepted, sizes, 0.0)
+    earlier = []
+    if existing is not None:
+        earlier = [(k, w.volume) for k, w in enumerate(existing) if w is not None and w.volume]
+    if earlier:
+        pre_keys = keys[[k for k, _ in earlier]]
+        pre_volumes = np.array([v for _, v in earlier], dtype=np.float64)
+        volumes = np.bincount(
+            np.concatenate([pre_keys, wkey]), np.concatenate([pre_volumes, weights]), minlength=nkeys
+        )
+    else:
+        volumes = np.bincount(wkey, weights, minlength=nkeys)
 
     plan = _Plan(
-        rows, replayed, last_offset, t, symbols, starts, ends, effects, ids, late, dup, accepted,
-        wm_before, float(incl[-1]), wcode, order, bounds, existing, volumes,
+        rows, replayed, last_offset, t, symbols, ends, effects, conditional, ids, late, dup, touched,
+        accepted, wm_before, float(incl[-1]), order, bounds, first, starts[first], first_touch, existing,
+        volumes[keys],
     )  # fmt: skip
-    if _unpriced_emission(agg, p, plan, incl - agg._delay):
+    if _unpriced_emission(agg, p, plan, incl):
         return None
     return plan
 
 
-def _unpriced_emission(agg: Aggregator, p: int, plan: _Plan, wm_after: Any) -> bool:
+def _unpriced_emission(agg: Aggregator, p: int, plan: _Plan, incl: Any) -> bool:
     """Could ``add`` emit some window of this batch while it has no price-setting trade? (Then the
     ``no_priced_trade`` dead letters depend on the exact moment: the batch goes one by one.)"""
     import numpy as np
 
-    wm_final = float(wm_after[-1])
+    wm_final = plan.max_t - agg._delay
     wm_pre = agg._max_t.get(p, -math.inf) - agg._delay
-    order, bounds = plan.order, plan.bounds
-    existing = plan.existing or []
+    existing = plan.existing
     touched: set[int] = set()
-    first_touch = None
-    if len(order):
-        first_touch = np.minimum.reduceat(order, bounds)
-        codes = plan.wcode[first_touch].tolist()
-        touched = {id(existing[k]) for k in codes if existing[k] is not None}
+    if existing is not None:
+        hit = (plan.first_touch != NO_ROW).tolist()
+        touched = {id(w) for w, h in zip(existing, hit, strict=True) if w is not None and h}
     for w in agg._by_partition.get(p, {}).values():
         if w.popen_t != math.inf or w.hl_open_t != math.inf or w.end > wm_final:
             continue  # priced, or not behind the watermark by the end of the batch
         if w.emitted and w.end <= wm_pre and id(w) not in touched:
             continue  # already out, and nothing in this batch changes it
         return True  # a volume-only window kept from before (rare: pre-market Form T and the like)
-    if first_touch is None:
-        return False
-    big = np.iinfo(np.int64).max
-    priced = plan.accepted[order] & (plan.effects[order] <= _HIGH_LOW)
-    first_priced = np.minimum.reduceat(np.where(priced, order, big), bounds)
-    ends = plan.ends[first_touch]
-    crossing = np.searchsorted(wm_after, ends, side="left")  # first row after which wm >= end
+    if not plan.conditional:
+        return False  # every trade taken sets the price
+    order, bounds = plan.order, plan.bounds
+    priced = plan.effects <= _HIGH_LOW
+    if plan.accepted is not None:
+        priced &= plan.accepted
+    first_priced = np.minimum.reduceat(np.where(priced[order], order, NO_ROW), bounds)
+    first_touch = plan.first_touch
     # a window kept from before is priced here (else the loop above answered); a new one is
     # emitted first when it is created behind the watermark or when the watermark passes its end
-    new = np.fromiter((existing[k] is None for k in codes), dtype=bool)
+    new = first_touch != NO_ROW
+    if existing is not None:
+        new &= np.fromiter((w is None for w in existing), dtype=bool, count=len(existing))
+    first_touch, first_priced = first_touch[new], first_priced[new]
+    ends = plan.ends[first_touch]
+    crossing = np.searchsorted(incl - agg._delay, ends, side="left")  # first row after which wm >= end
     emit_at = np.maximum(crossing, first_touch)
-    return bool(np.any(new & (ends <= wm_final) & (first_priced > emit_at)))
+    return bool(np.any((ends <= wm_final) & (first_priced > emit_at)))
 
 
 def _apply(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> Output:
@@ -422,23 +460,55 @@ def _apply(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan) -> Output:
     if not len(rows):
         return NOTHING
     late, accepted, effects = plan.late, plan.accepted, plan.effects
-    c.late_trades += int(late.sum())
-    c.duplicates += int(plan.dup.sum())
-    c.ignored += int((~late & ~plan.dup & (effects == _IGNORE)).sum())
-    c.volume_only += int((accepted & (effects == _VOLUME)).sum())
-    c.trades += int(accepted.sum())
+    m = len(rows)
+    c.late_trades += int(np.count_nonzero(late))
+    if plan.dup is not None:
+        c.duplicates += int(np.count_nonzero(plan.dup))
+    if plan.conditional:
+        ign = effects == _IGNORE
+        vol = effects == _VOLUME
+        if plan.touched is not None:
+            ign &= plan.touched
+            vol &= plan.touched
+        c.ignored += int(np.count_nonzero(ign))
+        c.volume_only += int(np.count_nonzero(vol))  # touched and not ignored: accepted
+    c.trades += m if accepted is None else int(np.count_nonzero(accepted))
     if plan.max_t > agg._max_t.get(p, -math.inf):
         agg._max_t[p] = plan.max_t
 
     bars: list[Any] = []
     dead: list[DeadLetter] = []
-    if len(plan.order):
-        _update_windows(agg, batch, p, plan, bars)
+    _update_windows(agg, batch, p, plan, bars)
     for j in np.flatnonzero(late).tolist():
         dead.append(agg._late_at(batch.trade(int(rows[j])), float(plan.wm_before[j])))
     if p in agg._max_t:
         agg._advance(p, bars, dead)
     return Output(tuple(bars), tuple(dead)) if bars or dead else NOTHING
+
+
+def _open_close(t_o: Any, bounds: Any, counts: Any, mask: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """Per window, over the trades in ``mask`` (None: all; in arrival order per window): whether
+    there is one, and the positions of the open (the first of the earliest) and the close (the
+    last of the latest), as ``add`` sets them (``t < open_t``, ``t >= close_t``)."""
+    import numpy as np
+
+    n_o = len(t_o)
+    if mask is None:
+        lo = np.minimum.reduceat(t_o, bounds)
+        hi = np.maximum.reduceat(t_o, bounds)
+        at_lo = t_o == np.repeat(lo, counts)
+        at_hi = t_o == np.repeat(hi, counts)
+        found = np.ones(len(bounds), dtype=bool)
+    else:
+        lo = np.minimum.reduceat(np.where(mask, t_o, np.inf), bounds)
+        hi = np.maximum.reduceat(np.where(mask, t_o, -np.inf), bounds)
+        at_lo = (t_o == np.repeat(lo, counts)) & mask
+        at_hi = (t_o == np.repeat(hi, counts)) & mask
+        found = lo != np.inf
+    pos = np.arange(n_o)
+    first = np.minimum.reduceat(np.where(at_lo, pos, n_o), bounds)
+    last = np.maximum.reduceat(np.where(at_hi, pos, -1), bounds)
+    return found, np.where(found, first, 0), np.where(found, last, 0), lo, hi
 
 
 def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan, bars: list[Any]) -> None:
@@ -448,100 +518,138 @@ def _update_windows(agg: Aggregator, batch: TradeBatch, p: int, plan: _Plan, bar
 
     order, bounds = plan.order, plan.bounds
     n_o = len(order)
+    counts = np.diff(bounds, append=n_o)
     prices = np.asarray(batch.prices, dtype=np.float64)
     if len(plan.rows) != len(prices):
         prices = prices[plan.rows]
-    acc = plan.accepted[order]
-    eff = plan.effects[order]
-    pos = np.arange(n_o)
-    is_p = acc & (eff == _PRICE)
-    is_h = acc & (eff == _HIGH_LOW)
-    is_ph = is_p | is_h
     t_o = plan.t[order]
     price_o = prices[order]
-
-    def first_last(mask: Any) -> tuple[list[bool], list[float], list[float], list[float], list[float]]:
-        """Per window: any such trade; time and price of the first and the last of them."""
-        first = np.minimum.reduceat(np.where(mask, pos, n_o), bounds)
-        last = np.maximum.reduceat(np.where(mask, pos, -1), bounds)
-        found = first < n_o
-        f, la = np.where(found, first, 0), np.where(found, last, 0)
-        return found.tolist(), t_o[f].tolist(), price_o[f].tolist(), t_o[la].tolist(), price_o[la].tolist()
-
-    has_p, p_open_t, p_open, p_close_t, p_close = first_last(is_p)
-    has_h, h_open_t, h_open, h_close_t, h_close = first_last(is_h)
-    high = np.maximum.reduceat(np.where(is_ph, price_o, -np.inf), bounds).tolist()
-    low = np.minimum.reduceat(np.where(is_ph, price_o, np.inf), bounds).tolist()
-    n_acc = np.add.reduceat(acc.astype(np.int64), bounds).tolist()
-    first_touch = np.minimum.reduceat(order, bounds)
-    codes = plan.wcode[first_touch]
-    volumes = plan.volumes[codes].tolist()
-    wcodes = codes.tolist()
-    starts = plan.starts[first_touch].tolist()
-    ends = plan.ends[first_touch].tolist()
-    symbols = plan.symbols[first_touch].tolist()
-    if isinstance(batch.provider, str):
-        providers = [batch.provider] * len(wcodes)
+    acc = None if plan.accepted is None else plan.accepted[order]
+    is_p = is_h = is_ph = acc
+    any_h = False
+    if plan.conditional:
+        eff = plan.effects[order]
+        is_p = eff == _PRICE
+        is_h = eff == _HIGH_LOW
+        if acc is not None:
+            is_p &= acc
+            is_h &= acc
+        any_h = bool(is_h.any())
+        is_ph = is_p | is_h
+    h_open = h_close = h_open_t = h_close_t = None
+    has_p, p_first, p_last, p_open_t, p_close_t = _open_close(t_o, bounds, counts, is_p)
+    p_open, p_close = price_o[p_first], price_o[p_last]
+    if any_h:
+        has_h, h_first, h_last, h_open_t, h_close_t = _open_close(t_o, bounds, counts, is_h)
+        h_open, h_close = price_o[h_first], price_o[h_last]
     else:
-        providers = [batch.provider[i] for i in plan.rows[first_touch].tolist()]
+        has_h = np.zeros(len(bounds), dtype=bool)
+    if is_ph is None:
+        high = np.maximum.reduceat(price_o, bounds)
+        low = np.minimum.reduceat(price_o, bounds)
+        n_acc = counts
+    else:
+        high = np.maximum.reduceat(np.where(is_ph, price_o, -np.inf), bounds)
+        low = np.minimum.reduceat(np.where(is_ph, price_o, np.inf), bounds)
+        n_acc = np.add.reduceat(acc, bounds, dtype=np.int64) if acc is not None else counts
+    first_touch = plan.first_touch
+    hit = first_touch != NO_ROW
+    starts = plan.starts
+    ends = plan.ends[plan.first]
+    one = batch.provider if isinstance(batch.provider, str) else None
+    providers: Any = None  # per window, when the batch has no one provider
+    if one is None:
+        by_row = plan.rows[np.where(hit, first_touch, 0)].tolist()
+        providers = np.array([batch.provider[i] for i in by_row], dtype=object)
+    symbols = plan.symbols[plan.first]
+    existing = plan.existing
+
+    # opened and final (past grace) within this batch: bars straight from the arrays (priced, or
+    # the batch went one by one), by the price-setting trades or else the high/low-only ones
+    final = hit & (ends + agg._grace <= plan.max_t - agg._delay)
+    if existing is not None:
+        final &= np.fromiter((w is None for w in existing), dtype=bool, count=len(existing))
+    k_final = np.flatnonzero(final)
+    if len(k_final):
+        opens = np.where(has_p, p_open, h_open if any_h else 0.0)[k_final]
+        closes = np.where(has_p, p_close, h_close if any_h else 0.0)[k_final]
+        bars.extend(
+            agg._make_bars(
+                symbols[k_final].tolist(),
+                starts[k_final].tolist(),
+                one if one is not None else providers[k_final].tolist(),
+                opens.tolist(),
+                high[k_final].tolist(),
+                low[k_final].tolist(),
+                closes.tolist(),
+                np.rint(plan.volumes[k_final]).astype(np.int64).tolist(),
+                agg._wall(),
+            )
+        )
+        agg.counters.bars += len(k_final)
+
+    # the others fold into their (new or kept) window
+    rest = np.flatnonzero(hit & ~final)
+    if not len(rest):
+        return
+    rest_l = rest.tolist()
+
+    def pick(values: Any) -> list[Any]:
+        return values[rest].tolist()
+
+    r_sym, r_start, r_end = pick(symbols), pick(starts), pick(ends)
+    r_prov = [one] * len(rest_l) if one is not None else pick(providers)
+    r_has_p, r_po_t, r_po, r_pc_t, r_pc = (pick(x) for x in (has_p, p_open_t, p_open, p_close_t, p_close))
+    r_has_h = pick(has_h)
+    r_ho_t = r_ho = r_hc_t = r_hc = r_has_h  # read only where r_has_h
+    if any_h:
+        r_ho_t, r_ho, r_hc_t, r_hc = (pick(x) for x in (h_open_t, h_open, h_close_t, h_close))
+    r_high, r_low, r_n, r_vol = pick(high), pick(low), pick(n_acc), pick(plan.volumes)
     min_off: list[int] | None = None
     if batch.offsets is not None:
         off_o = np.asarray(batch.offsets, dtype=np.int64)[plan.rows[order]]
-        min_off = np.minimum.reduceat(np.where(acc, off_o, np.iinfo(np.int64).max), bounds).tolist()
+        if acc is not None:
+            off_o = np.where(acc, off_o, np.iinfo(np.int64).max)
+        min_off = np.minimum.reduceat(off_o, bounds)[rest].tolist()
     ids_o = None
     if plan.ids is not None:
         ids_o = plan.ids[order]
+        if plan.touched is not None:
+            ids_o = np.where(plan.touched[order], ids_o, None)
     run_ends = [*bounds.tolist(), n_o]
     now = agg._now
-    existing = plan.existing or []
-    wm_final = plan.max_t - agg._delay
-    grace = agg._grace
-    wall = agg._wall
-    make_bar = agg._make_bar
-    emitted = 0
-    for k, code in enumerate(wcodes):
-        w = existing[code]
-        if w is None and ends[k] + grace <= wm_final:  # opened and final in this batch
-            if has_p[k]:
-                o, c = p_open[k], p_close[k]
-            else:  # priced (else the batch went one by one): by high/low-only trades
-                o, c = h_open[k], h_close[k]
-            bars.append(
-                make_bar(symbols[k], starts[k], providers[k], o, high[k], low[k], c, volumes[k], wall())
-            )
-            emitted += 1
-            continue
+    for j, k in enumerate(rest_l):
+        w = None if existing is None else existing[k]
         if w is None:
-            w = _Window(symbols[k], p, starts[k], ends[k], providers[k])
+            w = _Window(r_sym[j], p, r_start[j], r_end[j], r_prov[j])
             agg._register(w)
-        if has_p[k]:
-            if p_open_t[k] < w.popen_t:
-                w.popen_t, w.popen = p_open_t[k], p_open[k]
-            if p_close_t[k] >= w.pclose_t:
-                w.pclose_t, w.pclose = p_close_t[k], p_close[k]
-        if has_h[k]:
-            if h_open_t[k] < w.hl_open_t:
-                w.hl_open_t, w.hl_open = h_open_t[k], h_open[k]
-            if h_close_t[k] >= w.hl_close_t:
-                w.hl_close_t, w.hl_close = h_close_t[k], h_close[k]
-        if high[k] > w.high:
-            w.high = high[k]
-        if low[k] < w.low:
-            w.low = low[k]
+        if r_has_p[j]:
+            if r_po_t[j] < w.popen_t:
+                w.popen_t, w.popen = r_po_t[j], r_po[j]
+            if r_pc_t[j] >= w.pclose_t:
+                w.pclose_t, w.pclose = r_pc_t[j], r_pc[j]
+        if r_has_h[j]:
+            if r_ho_t[j] < w.hl_open_t:
+                w.hl_open_t, w.hl_open = r_ho_t[j], r_ho[j]
+            if r_hc_t[j] >= w.hl_close_t:
+                w.hl_close_t, w.hl_close = r_hc_t[j], r_hc[j]
+        if r_high[j] > w.high:
+            w.high = r_high[j]
+        if r_low[j] < w.low:
+            w.low = r_low[j]
         if ids_o is not None:
             got = [x for x in ids_o[run_ends[k] : run_ends[k + 1]].tolist() if x is not None]
             if got:
                 if w.ids is None:
                     w.ids = set()
                 w.ids.update(got)
-        if n_acc[k]:
-            w.volume = volumes[k]
-            w.trades += n_acc[k]
+        if r_n[j]:
+            w.volume = r_vol[j]
+            w.trades += r_n[j]
             w.last_update = now
             w.emitted = False  # changed: the watermark step below emits it once it is behind
-            if min_off is not None and (w.min_offset is None or min_off[k] < w.min_offset):
-                w.min_offset = min_off[k]
-    agg.counters.bars += emitted
+            if min_off is not None and (w.min_offset is None or min_off[j] < w.min_offset):
+                w.min_offset = min_off[j]
 
 
 __all__ = ["TradeBatch", "add_batch"]
