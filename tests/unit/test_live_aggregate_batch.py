@@ -189,3 +189,47 @@ def test_a_volume_only_window_goes_one_by_one_and_gives_the_same_dead_letters() 
     got = add_batch(fast, TradeBatch.from_trades(t))
     assert [d.reason for d in got.dead_letters] == ["no_priced_trade", "no_priced_trade"]
     assert list(got.dead_letters) == dead
+
+
+def _one_batch_equals_per_trade(trades: list[Trade], cfg: AggregatorConfig) -> int:
+    """One batch of ``trades`` against ``add`` one by one (bars, dead letters, state, flush); how
+    many bars (batch and flush)."""
+    ref = Aggregator(cfg, wall=Wall(), monotonic=FakeClock().monotonic)
+    fast = Aggregator(cfg, wall=Wall(), monotonic=FakeClock().monotonic)
+    expected = [ref.add(t) for t in trades]
+    got = add_batch(fast, _columns(trades, None))
+    want = _last_versions(tuple(b for o in expected for b in o.bars))
+    assert _last_versions(got.bars) == want
+    assert list(got.dead_letters) == [d for o in expected for d in o.dead_letters]
+    assert _state(fast) == _state(ref)
+    flushed = _last_versions(fast.flush().bars)
+    assert flushed == _last_versions(ref.flush().bars)
+    return len(want | flushed)
+
+
+@pytest.mark.parametrize(
+    ("symbols", "minutes", "every"),
+    [
+        (700, 100, 99),  # 70,000 (symbol, minute) keys, 1,400 windows: numbered before the sort
+        (1_100, 61, 1),  # 67,100 windows: a sort on 64-bit window numbers
+    ],
+)
+def test_many_windows_in_one_batch_equal_per_trade(symbols: int, minutes: int, every: int) -> None:
+    names = [f"S{i:04d}" for i in range(symbols)]
+    trades = [
+        trade(s, T0 + timedelta(minutes=m, seconds=(i * 7 + m) % 60), 10.0 + (i + m) % 13, 1 + i % 5)
+        for m in range(0, minutes, every)
+        for i, s in enumerate(names)
+    ]
+    trades += trades[:50]  # same trades again, late by then (windows past grace): dead letters
+    bars = _one_batch_equals_per_trade(trades, AggregatorConfig())
+    assert bars == symbols * len(range(0, minutes, every))
+
+
+@pytest.mark.parametrize("interval", ["1min", "60min", "1day"])
+def test_a_batch_across_a_dst_change_equals_per_trade(interval: str) -> None:
+    from tests.live_helpers import random_trades
+
+    start = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)  # clocks go forward at 07:00 UTC (2:00 EST)
+    trades = random_trades(["AAPL", "MSFT"], start, 7200, 5, seed=5, jitter=2.0)
+    assert _one_batch_equals_per_trade(trades, AggregatorConfig(interval=interval)) > 0
