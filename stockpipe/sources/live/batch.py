@@ -21,13 +21,19 @@ How the per-trade rules become array operations (``n`` trades of one partition):
   watermark passes its end plus grace, and never re-created, so "its window is gone" is this);
 * **repeat**: the same provider trade id earlier in the same window (in the batch or in the
   window's kept ids); a repeat that is not late is a duplicate;
-* **bar values** per window from one stable sort by (window, trade time): open/close are the
-  first/last price-setting trade (ties in arrival order), high/low a max/min, volume a
-  ``bincount`` in arrival order starting from the window's earlier volume (the same float sums);
+* **windows**: one stable sort of the rows by a small integer key per (symbol, window), the
+  symbol's code times the batch's window span plus the window number (numbered densely first
+  when that exceeds 16 bits), a radix sort that keeps arrival order inside each window;
+* **bar values** per window by segment reductions over that order (``ufunc.reduceat``): open is
+  the first arriving price-setting trade at the window's earliest trade time, close the last
+  arriving one at its latest (as ``add``'s ``t < open_t`` / ``t >= close_t`` settle ties),
+  high/low a max/min, volume a ``bincount`` in arrival order starting from the window's earlier
+  volume (the same float sums);
 * **emission**: every window with an accepted trade is marked changed, then one watermark step
   (``_advance``) emits each changed or newly passed window once and drops windows past grace; a
   window opened and already past its grace within the batch never becomes a ``_Window``: its one
-  bar is built straight from the arrays (the common case for a large batch).
+  bar is built straight from the arrays, all such bars at once with one wall-clock read (they
+  share ``produced_at``; the common case for a large batch).
 
 One case is not vectorised: a window that could be emitted while no trade in it may set the price
 (a ``no_priced_trade`` dead letter, whose text counts the trades at that moment) — for example
