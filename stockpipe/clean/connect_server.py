@@ -225,9 +225,24 @@ def start_heartbeat(state_dir: Path) -> None:
 # ---- the supervisor process ------------------------------------------------------------------
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before ``exec``: on Linux, get SIGTERM when the supervisor dies.
+
+    A supervisor killed with SIGKILL (or by the OOM killer) cannot stop its child; without this
+    the JVM would live on, unrecorded, holding the port (seen once while developing: the next
+    ``stockpipe run`` then failed with "port taken by another program"). Elsewhere a no-op.
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def supervise(state_dir: Path, idle_seconds: float, cmd: list[str]) -> int:
     """Run the server as a child; stop it when idle too long, on SIGTERM/SIGINT, or when it dies."""
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     stopping = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:

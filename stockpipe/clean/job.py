@@ -43,7 +43,7 @@ from stockpipe.clean.commit import apply_journal, maybe_fault
 from stockpipe.clean.companies import read_companies, sync_companies, write_companies
 from stockpipe.clean.migrate import ensure_layout
 from stockpipe.clean.rules import ALL_REASONS
-from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
+from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri, observe_batch
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
 from stockpipe.contract.layout import PRICE_DATASETS, SILVER_LAYOUT_VERSION
@@ -225,7 +225,8 @@ def _clean_batch(
             F.sum((~failed & transforms.in_dataset(ds)).cast("long")).alias(f"rows_{ds.name}"),
         )
     ]
-    observed = transforms.narrow_for_split(validated).observe(
+    observed = observe_batch(
+        transforms.narrow_for_split(validated),
         obs,
         F.count(F.lit(1)).alias("records"),
         F.sum(failed.cast("long")).alias("bad"),
@@ -351,8 +352,8 @@ def _write_silver(
         existing, seen = None, None
         if old:
             seen = Observation(f"silver_existing_{ds.name}")
-            existing = transforms.read_silver(spark, ds, root, old).observe(
-                seen, F.count(F.lit(1)).alias("rows")
+            existing = observe_batch(
+                transforms.read_silver(spark, ds, root, old), seen, F.count(F.lit(1)).alias("rows")
             )
         merged = transforms.deduplicate(
             good.where(transforms.in_dataset(ds)),
@@ -362,7 +363,7 @@ def _write_silver(
         )
         # counted after the shuffle, in the writing stage itself: each written row once
         out = Observation(f"silver_written_{ds.name}")
-        merged = merged.observe(out, F.count(F.lit(1)).alias("rows"))
+        merged = observe_batch(merged, out, F.count(F.lit(1)).alias("rows"))
         merged.write.mode("overwrite").partitionBy(ds.partition).parquet(f"{staging}/{ds.name}")
         existing_rows += int(seen.get["rows"]) if seen is not None else 0
         written += int(out.get["rows"])

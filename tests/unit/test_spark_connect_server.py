@@ -75,6 +75,17 @@ def test_a_signal_to_the_supervisor_stops_the_server_it_owns(tmp_path: Path, sig
     assert not child.is_running()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux only")
+def test_the_server_does_not_outlive_a_supervisor_killed_with_sigkill(tmp_path: Path) -> None:
+    connect_server.touch(tmp_path)
+    proc = _supervisor(tmp_path, idle_seconds=600)
+    child = _child(proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    _, alive = psutil.wait_procs([child], timeout=10)
+    assert not alive, "the server's process outlived its supervisor"
+
+
 def test_the_server_command_binds_loopback_on_the_configured_port(settings: Settings) -> None:
     settings.spark.connect_port = 15123
     cmd = connect_server.server_command(settings, 15123, spark_conf(settings))
