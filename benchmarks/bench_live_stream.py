@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._procs import stop_owned
 from benchmarks._report import write_section
 from stockpipe.orchestration.freshness import histogram_percentile
 from stockpipe.orchestration.freshness import percentile as nearest_rank
@@ -107,8 +108,7 @@ def main() -> None:
             sent = server.sent
             sending = max(1e-9, server.last_at - (server.first_at or server.last_at))
             load = os.getloadavg()
-        for owned in (["broker", "stop"], ["spark", "stop"]):  # the stream leaves both warm
-            subprocess.run([sys.executable, "-m", "stockpipe", *owned], env=env, check=False)
+        stop_owned(env)  # the stream leaves the broker and the Spark server warm
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
         cycles = [

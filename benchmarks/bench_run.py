@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._procs import stop_owned
 from benchmarks._report import write_section
 
 SYMBOLS = 500
@@ -122,9 +123,7 @@ def run_scale(scale: int, symbols: list[str], companies: Path, tmp: Path) -> dic
     stop.set()
     sampler.join()
     wall = time.perf_counter() - started
-    subprocess.run(
-        [sys.executable, "-m", "stockpipe", "broker", "stop"], env=env, capture_output=True, check=False
-    )
+    stop_owned(env)
     line = [ln for ln in out.splitlines() if ln.startswith("RESULT")]
     if child.returncode != 0 or not line:
         raise SystemExit(f"scale {scale} failed:\n{out[-3000:]}\n{err[-3000:]}")

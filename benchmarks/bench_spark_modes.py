@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._procs import stop_owned
 from benchmarks._report import write_section
 from stockpipe.daemon import free_port
 
@@ -62,10 +63,7 @@ def bench_mode(mode: str, runs: int, tmp: Path) -> list[dict[str, float]]:
         for _ in range(runs):
             out.append(run_once(env))
     finally:
-        for cmd in (["spark", "stop"], ["broker", "stop"]):
-            subprocess.run(
-                [sys.executable, "-m", "stockpipe", *cmd], env=env, capture_output=True, check=False
-            )
+        stop_owned(env)
     return out
 
 

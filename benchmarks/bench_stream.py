@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._procs import stop_owned
 from benchmarks._report import write_section
 from benchmarks.bench_run import peak_rss
 from stockpipe.orchestration.freshness import histogram_percentile
@@ -69,7 +70,7 @@ def main() -> None:
         stop.set()
         sampler.join()
         wall = time.perf_counter() - started
-        subprocess.run([sys.executable, "-m", "stockpipe", "broker", "stop"], env=env, check=False)
+        stop_owned(env)
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
         cycles = [
