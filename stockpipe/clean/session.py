@@ -220,18 +220,16 @@ def _connect(settings: Settings, url: str) -> SparkSession:
     from pyspark.sql import SparkSession
 
     try:
-        # the session's SQL options in the session request itself (one round trip); the rest of
-        # ``settings.spark.conf`` is the server's, set when it starts
-        sql_conf: dict[str, bool | float | int | str | None] = {
-            "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-            **{k: v for k, v in settings.spark.conf.items() if k.startswith("spark.sql.")},
-            **JOB_SQL_CONF,
-        }
-        session = SparkSession.builder.remote(url).config(map=sql_conf).getOrCreate()
+        session = SparkSession.builder.remote(url).getOrCreate()
+        session.conf.set("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        for key, value in settings.spark.conf.items():
+            if key.startswith("spark.sql."):  # the rest is the server's (set when it starts)
+                session.conf.set(key, value)
     except Exception as exc:
         raise StockpipeError(
             f"Spark Connect at {redact_url(url)} is not reachable: {redact_url(first_line(exc))}."
         ) from exc
+    apply_job_conf(session)
     if settings.spark.remote is None:
         # pyspark's default retries ride out 10+ minutes of a remote cluster being unavailable;
         # a local server that died does not come back by itself: fail within seconds instead
