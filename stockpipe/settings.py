@@ -170,11 +170,6 @@ class SparkSettings(BaseModel):
         default=30, ge=1, description="the local Connect server stops itself after this long unused"
     )
     connect_port: int = Field(default=15002, ge=1, le=65535, description="port of the local Connect server")
-    warm_up_rounds: int = Field(
-        default=3,
-        ge=0,
-        description="warm-up cleans of a scratch lake a stream runs when idle (local Connect server)",
-    )
 
 
 class DuckDBSettings(BaseModel):

@@ -26,7 +26,6 @@ from typing import Any
 from stockpipe.clean.companies import warn_unknown_symbols
 from stockpipe.clean.job import run_clean
 from stockpipe.clean.session import get_spark
-from stockpipe.clean.warmup import WarmUp
 from stockpipe.errors import StockpipeError
 from stockpipe.gold.runner import parse_project, run_transform
 from stockpipe.ingest.consumer import consume_to_spool
@@ -114,7 +113,6 @@ class StreamRunner:
         self._star_due = True
         self._marts_stale = False
         self._replay: Source | None = None
-        self._warm_up = WarmUp(self.settings)  # idle cycles warm a new local Spark server
         self.unparsable = 0  # replay rows quarantined as unparsable_row
 
     def request_stop(self) -> None:
@@ -372,11 +370,8 @@ class StreamRunner:
             stats = self.cycle(spark, marts=marts)
             if on_cycle:
                 on_cycle(stats, self.state)
-            if stats.bronze_records == 0 and self._warm_up.pending and not self.stop_requested.is_set():
-                self._warm_up.run_round(spark)
 
     def _shutdown(self) -> None:
-        self._warm_up.close()
         self._stop_producer.set()
         for thread in self._threads:
             if thread.name == "stockpipe-producer":
