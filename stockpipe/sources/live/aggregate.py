@@ -633,8 +633,6 @@ class Aggregator:
         stamps = {s: stamp(s) for s in set(starts)}
         if isinstance(providers, str):
             providers = [providers] * len(symbols)
-        new = Bar.__new__
-        set_attr = object.__setattr__
         bars: list[Bar] = []
         append = bars.append
         rows = zip(symbols, starts, providers, opens, highs, lows, closes, volumes, strict=True)
@@ -652,12 +650,7 @@ class Aggregator:
                 "produced_at": produced,
                 "schema_version": SCHEMA_VERSION,
             }
-            bar = new(Bar)
-            set_attr(bar, "__dict__", values)
-            set_attr(bar, "__pydantic_fields_set__", set(values))
-            set_attr(bar, "__pydantic_extra__", None)
-            set_attr(bar, "__pydantic_private__", None)
-            append(bar)
+            append(_construct_bar(values))
         return bars
 
     def _late(self, trade: Trade, partition: int) -> DeadLetter:
