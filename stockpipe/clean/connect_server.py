@@ -242,14 +242,15 @@ def _die_with_parent() -> None:
 
 def supervise(state_dir: Path, idle_seconds: float, cmd: list[str]) -> int:
     """Run the server as a child; stop it when idle too long, on SIGTERM/SIGINT, or when it dies."""
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     stopping = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:
         stopping.set()
 
+    # handlers first: a signal that arrives while the child is starting still stops it
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     reason = "stopped"
     while not stopping.wait(WATCH_SECONDS):
         if child.poll() is not None:
