@@ -225,12 +225,13 @@ def start_heartbeat(state_dir: Path) -> None:
 # ---- the supervisor process ------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the server's process, before ``exec``: on Linux, get SIGTERM when the supervisor dies.
+def _die_with(parent: int) -> None:
+    """In the server's process, before ``exec``: on Linux, get SIGTERM when ``parent`` dies.
 
     A supervisor killed with SIGKILL (or by the OOM killer) cannot stop its child; without this
     the JVM would live on, unrecorded, holding the port (seen once while developing: the next
-    ``stockpipe run`` then failed with "port taken by another program"). Elsewhere a no-op.
+    ``stockpipe run`` then failed with "port taken by another program"). A parent that died
+    before the request was made is caught by the parent-pid check. Elsewhere a no-op.
     """
     if sys.platform != "linux":
         return
@@ -238,6 +239,8 @@ def _die_with_parent() -> None:
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def supervise(state_dir: Path, idle_seconds: float, cmd: list[str]) -> int:
@@ -250,7 +253,8 @@ def supervise(state_dir: Path, idle_seconds: float, cmd: list[str]) -> int:
     # handlers first: a signal that arrives while the child is starting still stops it
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    me = os.getpid()
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=lambda: _die_with(me))
     reason = "stopped"
     while not stopping.wait(WATCH_SECONDS):
         if child.poll() is not None:
