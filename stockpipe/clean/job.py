@@ -210,9 +210,9 @@ def _clean_batch(
         known_symbols=known_symbols,
         calendar=calendar,
     )
-    # Pass 1 writes the quarantine and, through an Observation, counts everything on the way
-    # (records, bad records, reasons, affected partitions) while it fills the cache; pass 2 reads
-    # the good rows from the cache. Parsing is most of the cost, so parsing once and caching on
+    # Pass 1 fills the cache and, through an Observation, counts everything on the way (records,
+    # bad records, reasons, affected partitions); the quarantine (when a row failed) and the good
+    # rows are then written from the cache. Parsing is most of the cost, so parsing once and caching on
     # local disk beats parsing twice (1M bars: about 12 s instead of 15 s, measured).
     obs = Observation("clean")
     per_dataset = [
@@ -294,9 +294,19 @@ def _on_local_disk(df: DataFrame) -> Iterator[DataFrame]:
 def _write_quarantine(
     batch: DataFrame, obs: Observation, staging: str, now: datetime, *, n_ingest: int
 ) -> dict[str, Any]:
-    """Write the failed rows to ``<staging>/quarantine``; the observed metrics of the whole batch."""
+    """Write the failed rows to ``<staging>/quarantine``; the observed metrics of the whole batch.
+
+    A first job only fills the cache and observes (Spark's ``noop`` sink: no shuffle, no files);
+    the quarantine is written from the cache when the batch has a failed row. Most batches have
+    none, and their write would still plan, shuffle and commit an empty output (0.2 s of a
+    warm 7,800-bar clean, measured).
+    """
     from pyspark.sql import functions as F
 
+    batch.write.format("noop").mode("overwrite").save()
+    metrics = dict(obs.get)
+    if not metrics["bad"]:
+        return metrics
     _, bad = transforms.split(batch, quarantined_at=now)
     # quarantined_at is added after the shuffle, so the (heavy) parse stage's generated code does
     # not change with the clock and a long-running process reuses it warm.
@@ -309,7 +319,7 @@ def _write_quarantine(
         .partitionBy("ingest_date")
         .parquet(f"{staging}/quarantine")
     )
-    return dict(obs.get)
+    return metrics
 
 
 def _write_silver(

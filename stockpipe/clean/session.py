@@ -145,9 +145,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
 
 JOB_SQL_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
-    # The job counts records and reasons with an Observation on the quarantine write; when a
-    # batch has no bad record, AQE would replace that write's input by an empty relation and
-    # the observation would never report (Spark then fails in toPyRow). Keep the rule off.
+    # The job counts records and reasons with an Observation on its first pass; were that
+    # pass's input ever empty after a shuffle, AQE would replace it by an empty relation and the
+    # observation would never report (Spark then fails in toPyRow). Keep the rule off.
     "spark.sql.adaptive.optimizer.excludedRules": (
         "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
     ),

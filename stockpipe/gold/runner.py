@@ -17,6 +17,7 @@ Every node result is also appended to ``raw.dbt_results``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -315,9 +316,13 @@ def invoke(
     return bool(res.success), _node_results(res.result)
 
 
-def parse_project(settings: Settings, *, project_dir: Path | None = None) -> Any:
-    """``dbt parse``: the project's manifest, for ``invoke(..., manifest=)``."""
-    res = _run(settings, ["parse"], project_dir)
+def parse_project(settings: Settings, *, project_dir: Path | None = None, write_json: bool = True) -> Any:
+    """``dbt parse``: the project's manifest, for ``invoke(..., manifest=)``.
+
+    ``write_json=False`` leaves ``target/manifest.json`` as it is (``project_manifest`` knows
+    when it is already this parse's).
+    """
+    res = _run(settings, ["parse"] if write_json else ["parse", "--no-write-json"], project_dir)
     if not res.success:
         raise DbtRunError("dbt parse failed; see the dbt log in the state folder.")
     return res.result
@@ -344,20 +349,49 @@ def project_manifest(settings: Settings, *, project_dir: Path | None = None) -> 
     A ``run`` invokes dbt three times (build, source freshness, test): each would otherwise parse
     the project again (read the partial-parse file, rebuild the manifest, write manifest.json),
     about 0.5-1 s apiece. The manifest is parsed again when the project's files, the command-line
-    arguments or the profile's variables change; ``parse`` still writes manifest.json.
+    arguments or the profile's variables change.
+
+    ``target/manifest.json`` is written when that parse's inputs differ from the ones that wrote
+    the file last (recorded as a digest in ``PARSE_STAMP`` next to it): writing it takes about
+    0.4 s, and a scheduled ``run`` on an unchanged project would rewrite the same manifest.
     """
     project_dir = project_dir or settings.dbt.project_dir
-    key = (
-        tuple(_common_args(settings, project_dir)),
-        tuple(sorted(profile_env(settings).items(), key=lambda kv: kv[0])),
-        _project_files(project_dir),
-    )
+    env = sorted(profile_env(settings).items(), key=lambda kv: kv[0])
+    inputs = (tuple(_common_args(settings, project_dir)), _project_files(project_dir))
+    key = (*inputs, tuple(env))
     manifest = _manifests.get(key)
     if manifest is None:
-        manifest = parse_project(settings, project_dir=project_dir)
+        target = dbt_dir(settings) / "target"
+        stamp = target / PARSE_STAMP
+        digest = _parse_digest(inputs, env)
+        current = (target / "manifest.json").is_file() and _read_text(stamp) == digest
+        manifest = parse_project(settings, project_dir=project_dir, write_json=not current)
+        if not current:
+            target.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(digest, encoding="utf-8")
         _manifests.clear()  # one project per process in practice: keep only the latest
         _manifests[key] = manifest
     return manifest
+
+
+PARSE_STAMP = ".stockpipe-parse"
+
+
+def _parse_digest(inputs: tuple[Any, ...], env: list[tuple[str, str | None]]) -> str:
+    """A digest of what a parse depends on: dbt's version, the arguments, the project's files and
+    the profile's variables, secrets left out (the manifest never contains them)."""
+    from importlib.metadata import version
+
+    public = [(k, v) for k, v in env if not k.startswith("DBT_ENV_SECRET_")]
+    text = json.dumps([version("dbt-core"), inputs, public], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def preload(settings: Settings) -> threading.Thread:
@@ -392,6 +426,11 @@ def _run(
 
     project_dir = project_dir or settings.dbt.project_dir
     args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
+    if manifest is not None:
+        # dbt would write manifest.json again after every command (about 0.3 s each for this
+        # project); the parse that made ``manifest`` wrote it. The command's own results file
+        # is still written, below.
+        args.append("--no-write-json")
     with _environment(profile_env(settings)):
         try:
             res = dbtRunner(manifest=manifest, callbacks=callbacks or []).invoke([*args, *_quiet_flags()])
@@ -400,7 +439,21 @@ def _run(
     if res.result is None or (res.exception is not None and not getattr(res.result, "results", None)):
         cause = str(res.exception or "no result").strip().splitlines()[0].rstrip(".")
         raise DbtRunError(f"dbt {' '.join(command)} could not run: {cause}.")
+    if manifest is not None:
+        _write_results(settings, command, res.result)
     return res
+
+
+def _write_results(settings: Settings, command: list[str], result: Any) -> None:
+    """Write the command's results file where dbt writes it: ``sources.json`` for source freshness,
+    ``run_results.json`` otherwise (what dbt's ``--write-json`` writes besides manifest.json)."""
+    write = getattr(result, "write", None)
+    if write is None:
+        return
+    name = "sources.json" if command[:2] == ["source", "freshness"] else "run_results.json"
+    target = dbt_dir(settings) / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    write(str(target / name))
 
 
 def _record(settings: Settings, invocation: str, nodes: list[DbtNodeResult]) -> None:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from stockpipe.cli import app
 from stockpipe.contract.bar import INTERVAL_MINUTES
+from stockpipe.gold import runner as runner_module
 from stockpipe.gold.runner import (
     SHIPPED_PROJECT_DIR,
     parse_project,
@@ -92,6 +93,16 @@ def test_quality_passes_and_results_are_recorded(duckdb_warehouse: BuiltWarehous
     quality = recorded[recorded.invocation == "quality"]
     assert "source.stockpipe.raw.stock_prices" in set(quality.node)
     assert len(quality) >= len(result.nodes)
+    # dbt's own results files, for tools that read the target folder (stockpipe writes them
+    # itself: it runs dbt with --no-write-json to skip rewriting manifest.json per command)
+    target = duckdb_warehouse.settings.state_dir / "dbt" / "target"
+    tests = json.loads((target / "run_results.json").read_text())
+    assert tests["args"]["which"] == "test"
+    assert {r["unique_id"] for r in tests["results"]} == {
+        n.unique_id for n in result.nodes if n.resource_type == "test"
+    }
+    sources = json.loads((target / "sources.json").read_text())
+    assert [r["unique_id"] for r in sources["results"]] == ["source.stockpipe.raw.stock_prices"]
 
 
 def test_docs_generate_writes_catalog_and_lineage(duckdb_warehouse: BuiltWarehouse) -> None:
@@ -222,9 +233,22 @@ def test_the_project_is_parsed_once_per_process_until_a_file_changes(
     assert "source.stockpipe.raw.stock_prices" in {n.unique_id for n in checked.nodes}
     assert project_manifest(settings) is first  # still the one parse
 
+    # a new process (no manifest in memory) on the unchanged project: parsed, manifest.json
+    # left as the first parse wrote it
+    written = settings.state_dir / "dbt" / "target" / "manifest.json"
+    first_write = written.stat().st_mtime_ns
+    runner_module._manifests.clear()
+    again = project_manifest(settings)
+    assert again is not first
+    assert written.stat().st_mtime_ns == first_write
+
     model = project / "models" / "marts" / "mart_daily_returns.sql"
     model.write_text(model.read_text() + "\n-- edited\n")
-    assert project_manifest(settings) is not first  # a changed file: parsed again
+    edited = project_manifest(settings)
+    assert edited is not again  # a changed file: parsed again
+    assert written.stat().st_mtime_ns > first_write  # and manifest.json is this parse's
+    nodes = json.loads(written.read_text())["nodes"]
+    assert "-- edited" in nodes["model.stockpipe.mart_daily_returns"]["raw_code"]
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["parse", "warm-manifest"])
