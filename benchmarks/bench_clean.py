@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_clean.py        # 1M and 10M rows in 50k-record files, 1M in 5k and 1k
     .venv/bin/python benchmarks/bench_clean.py --config 3000000:50000 --no-report
+    .venv/bin/python benchmarks/bench_clean.py --config 10000000:50000 --modes classic,connect
 
 For each configuration, bronze files of realistic bar JSON are generated (50,000 records per file
 is the consumer's default flush size; a streaming consumer flushing every few seconds writes
@@ -10,8 +11,9 @@ bars/s and 5 s cycles writes a few hundred records per file); 50 symbols of 1-mi
 weekdays; ~4% bad records of four kinds and ~0.5% exact re-deliveries), then on the same files:
 
 * **stockpipe**: ``run_clean`` (parse, validate, quarantine, dedup, partitioned silver write,
-  journal + swaps) on a warm local Spark session (``local[*]``, after a 1M-row warm-up run),
-  fresh lake;
+  journal + swaps) on a warm local Spark session (``local[*]``, after a 1M-row warm-up run,
+  ``--warmup-rows``), fresh lake; with ``--modes classic,connect`` also on stockpipe's local
+  Spark Connect server (same options and driver memory, its own warm-up), on the same bronze files;
 * **DuckDB**: the same transformation as one SQL script (parse JSON, validate, dedup, write
   partitioned Parquet) - the single-machine limit;
 * **seed**: the seed's pattern - for each file a Spark read and a ``count()``, a chain of
@@ -30,7 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_section
+from stockpipe.clean import connect_server
+from stockpipe.clean.session import get_spark, spark_conf, stop_spark
 from stockpipe.contract.layout import (
     BatchId,
     bronze_file,
@@ -48,12 +52,15 @@ from stockpipe.contract.layout import (
     cluster_tag,
     raw_record_schema,
 )
+from stockpipe.daemon import free_port
+from stockpipe.settings import Settings
 
 TOPIC = "stock-prices"
 PER_FILE = 50_000
 SYMBOLS = [f"S{i:03d}" for i in range(50)]
 MINUTES = 390
 WARM_UP_ROWS = 1_000_000
+MODES = ("classic", "connect")  # stockpipe's Spark modes (``--modes``); classic always runs first
 
 
 @dataclass
@@ -300,9 +307,10 @@ def duckdb_clean(files: list[Path], out: Path, threads: int) -> DuckResult:
     return DuckResult(seconds, int(silver[0]) if silver else 0, int(quarantined[0]) if quarantined else 0)
 
 
-def bench_stockpipe(spark: object, lake: Path, rows: int) -> tuple[Timing, dict[str, int]]:
+def bench_stockpipe(
+    spark: object, lake: Path, rows: int, mode: str = "classic"
+) -> tuple[Timing, dict[str, int]]:
     from stockpipe.clean.job import run_clean
-    from stockpipe.settings import Settings
 
     settings = Settings(
         data_dir=lake.parent, lake={"root": lake.as_uri()}, spark={"unknown_symbols": "keep"}, _env_file=None
@@ -316,7 +324,7 @@ def bench_stockpipe(spark: object, lake: Path, rows: int) -> tuple[Timing, dict[
         "duplicates": result.duplicates_dropped,
         "partitions": len(result.partitions_rewritten),
     }
-    return Timing("stockpipe run_clean (Spark local[*])", rows, seconds), stats
+    return Timing(f"stockpipe run_clean ({mode})", rows, seconds), stats
 
 
 def bench_seed(spark: object, files: list[Path], out: Path, max_files: int) -> Timing:
@@ -356,29 +364,25 @@ def bench_seed(spark: object, files: list[Path], out: Path, max_files: int) -> T
     return Timing("seed pattern (per-file read+count, union chain)", rows, seconds)
 
 
-def warm_up(spark: object, workdir: Path) -> None:
-    """One small run first: JVM start and JIT warm-up are not what the benchmark measures."""
-    root = workdir / "warmup"
-    generate(root / "lake", WARM_UP_ROWS)
-    bench_stockpipe(spark, root / "lake", WARM_UP_ROWS)
+def warm_up(spark: object, workdir: Path, rows: int, mode: str) -> None:
+    """One run first: JVM start and JIT warm-up are not what the benchmark measures."""
+    root = workdir / f"warmup-{mode}"
+    generate(root / "lake", rows)
+    t, _ = bench_stockpipe(spark, root / "lake", rows, mode)
+    print(f"[warm-up {mode}] {rows:,} rows in {t.seconds:.1f}s", flush=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def spark_options(driver_memory: str) -> dict[str, Any]:
+    """The ``settings.spark`` of both modes: ``local[*]``, one shuffle partition per core."""
+    return {"master": "local[*]", "driver_memory": driver_memory, "shuffle_partitions": os.cpu_count() or 2}
 
 
 def local_spark(driver_memory: str, app_name: str) -> Any:
     """One ``local[*]`` session with the job's own Spark options (``bench_daily`` too)."""
     from pyspark.sql import SparkSession
 
-    from stockpipe.clean.session import spark_conf
-    from stockpipe.settings import Settings
-
-    settings = Settings(
-        _env_file=None,
-        spark={
-            "master": "local[*]",
-            "driver_memory": driver_memory,
-            "shuffle_partitions": os.cpu_count() or 2,
-        },
-    )
+    settings = Settings(_env_file=None, spark=spark_options(driver_memory))
     builder = SparkSession.builder.master("local[*]")
     conf = {**spark_conf(settings), "spark.ui.showConsoleProgress": "false", "spark.app.name": app_name}
     for k, v in conf.items():
@@ -388,62 +392,206 @@ def local_spark(driver_memory: str, app_name: str) -> Any:
     return spark
 
 
-def run(configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str) -> str:
+def stop_local_spark(spark: Any) -> None:
+    """Stop the session and end its JVM, so a Connect server started next has the memory to itself.
+
+    ``spark.stop()`` leaves pyspark's gateway JVM running until Python exits; it ends when its
+    stdin (pyspark's pipe to it) closes.
+    """
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    proc = getattr(gateway, "proc", None)
+    if proc is not None and proc.stdin is not None:
+        proc.stdin.close()
+        proc.wait(timeout=120)
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
+def connect_settings(workdir: Path, driver_memory: str) -> Settings:
+    """``STOCKPIPE_SPARK_MODE=connect`` with the classic session's options, the server on a free port.
+
+    ``session.spark_conf`` (so also ``spark.driver.memory``) reaches the server as its
+    ``spark-submit --conf`` options (``connect_server.server_command``).
+    """
+    spark = {
+        **spark_options(driver_memory),
+        "mode": "connect",
+        "connect_port": free_port(),
+        "keep_warm": False,
+    }
+    return Settings(_env_file=None, data_dir=workdir / "connect-server", spark=spark)
+
+
+@dataclass
+class ConfigRun:
+    """One configuration: its bronze (kept until every mode has cleaned it) and its timings."""
+
+    rows: int
+    per_file: int
+    root: Path
+    files: list[Path]
+    stockpipe: dict[str, tuple[Timing, dict[str, int]]] = field(default_factory=dict)
+    others: list[Timing] = field(default_factory=list)  # DuckDB, seed pattern
+
+
+def prepare(workdir: Path, rows: int, per_file: int) -> ConfigRun:
+    """Generate the configuration's bronze into ``<root>/bronze`` (a lake nothing cleans)."""
+    root = workdir / f"r{rows}-{per_file}"
+    shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    files = generate(root / "bronze", rows, per_file)
+    print(f"[{rows:,}] generated {len(files)} bronze files in {time.perf_counter() - t0:.0f}s", flush=True)
+    return ConfigRun(rows, per_file, root, files)
+
+
+def run_stockpipe(spark: object, run: ConfigRun, mode: str) -> None:
+    """``run_clean`` on a fresh lake holding the configuration's bronze (hard links to its files)."""
+    lake = run.root / f"lake-{mode}"
+    shutil.copytree(run.root / "bronze", lake, copy_function=os.link)
+    timing, stats = bench_stockpipe(spark, lake, run.rows, mode)
+    print(f"[{run.rows:,}] stockpipe ({mode}) {timing.seconds:.1f}s {stats}", flush=True)
+    run.stockpipe[mode] = (timing, stats)
+    shutil.rmtree(lake, ignore_errors=True)
+
+
+def run_others(spark: object, run: ConfigRun, seed_files: int) -> None:
+    """DuckDB and the seed pattern on the configuration's bronze files (once, whatever the modes)."""
+    dk = duckdb_clean(run.files, run.root / "duckdb", threads=os.cpu_count() or 2)
+    duck = Timing("DuckDB SQL (same transformation)", run.rows, dk.seconds, f"silver {dk.silver:,}")
+    print(
+        f"[{run.rows:,}] duckdb {duck.seconds:.1f}s silver={dk.silver} quarantined={dk.quarantined}",
+        flush=True,
+    )
+    bench_seed(spark, run.files[:2], run.root / "seed-warmup", 2)  # same JIT warm-up as stockpipe got
+    seed = bench_seed(spark, run.files, run.root / "seed", seed_files)
+    print(f"[{run.rows:,}] seed {seed.seconds:.1f}s {seed.note}", flush=True)
+    run.others = [duck, seed]
+    for out in ("duckdb", "seed-warmup", "seed"):
+        shutil.rmtree(run.root / out, ignore_errors=True)
+
+
+def classic_phase(
+    configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str, modes: list[str],
+    warmup_rows: int,
+) -> list[ConfigRun]:  # fmt: skip
+    """The classic session: a warm-up, then per configuration stockpipe (if asked), DuckDB and seed."""
     spark = local_spark(driver_memory, "bench-clean")
-    warm_up(spark, workdir)
+    runs: list[ConfigRun] = []
+    try:
+        warm_up(spark, workdir, warmup_rows, "classic")
+        for rows, per_file in configs:
+            run = prepare(workdir, rows, per_file)
+            runs.append(run)
+            if "classic" in modes:
+                run_stockpipe(spark, run, "classic")
+            run_others(spark, run, seed_files)
+            if "connect" not in modes:
+                shutil.rmtree(run.root, ignore_errors=True)
+    finally:
+        stop_local_spark(spark)
+    return runs
+
+
+def connect_phase(runs: list[ConfigRun], workdir: Path, driver_memory: str, warmup_rows: int) -> None:
+    """stockpipe's local Spark Connect server: the same warm-up, then ``run_clean`` per configuration.
+
+    It runs after the classic session has stopped: pyspark switches a whole process to Connect
+    once a Connect session exists, so the two cannot share this process.
+    """
+    settings = connect_settings(workdir, driver_memory)
+    try:
+        spark = get_spark(settings)
+        warm_up(spark, workdir, warmup_rows, "connect")
+        for run in runs:
+            run_stockpipe(spark, run, "connect")
+            shutil.rmtree(run.root, ignore_errors=True)
+    finally:
+        stop_spark()
+        connect_server.stop_server(settings)
+
+
+def table_rows(run: ConfigRun) -> list[str]:
+    """The report's rows of one configuration: stockpipe per mode, then DuckDB and the seed."""
+    timings = [(t, _stats_note(stats)) for t, stats in run.stockpipe.values()]
+    timings += [(t, t.note) for t in run.others]
+    return [
+        f"| {run.rows:,} | {run.per_file:,} | {t.name} | {t.seconds:.1f} | {t.rate:,.0f} | {note} |"
+        for t, note in timings
+    ]
+
+
+def _stats_note(stats: dict[str, int]) -> str:
+    return (
+        f"silver {stats['silver']:,}, quarantined {stats['quarantined']:,}, "
+        f"duplicates {stats['duplicates']:,}, {stats['partitions']} partitions"
+    )
+
+
+def ratio_lines(run: ConfigRun) -> list[str]:
+    """stockpipe (the first mode) against DuckDB and the seed; connect against classic when both ran."""
+    mode, (sp, _) = next(iter(run.stockpipe.items()))
+    duck, seed = run.others
+    head = f"- {run.rows:,} rows in {len(run.files)} files:"
+    lines = [
+        f"{head} stockpipe ({mode}) / DuckDB time = {sp.seconds / duck.seconds:.1f}x; "
+        f"seed / stockpipe ({mode}) time = {seed.seconds / sp.seconds:.1f}x"
+    ]
+    if len(run.stockpipe) == len(MODES):
+        classic, connect = (run.stockpipe[m][0].seconds for m in MODES)
+        lines.append(f"{head} connect / classic time = {connect / classic:.2f}x (goal ≤ 1.2x)")
+    return lines
+
+
+def report(runs: list[ConfigRun], modes: list[str], warmup_rows: int) -> str:
+    connect = (
+        f" Connect: stockpipe's local Spark Connect server (`local[*]`, the same Spark options and "
+        f"driver memory), warmed up by its own {warmup_rows:,}-row run, started after the classic "
+        "session and its JVM stopped (pyspark cannot hold both in one process)."
+        if "connect" in modes
+        else ""
+    )
     lines = [
         "Bronze: ~4% bad records (4 kinds), ~0.5% exact re-deliveries; "
-        "50 symbols of 1-minute bars. Spark: one `local[*]` session, warmed up by a 1M-row run "
-        "first (JIT compilation of Spark's generated code costs ~10 s per query shape on this "
-        "machine); DuckDB: one connection, all cores.",
+        f"50 symbols of 1-minute bars. Spark: one `local[*]` session, warmed up by a {warmup_rows:,}-row "
+        "run first (JIT compilation of Spark's generated code costs ~10 s per query shape on this "
+        f"machine).{connect} Each stockpipe run cleans a fresh lake holding the same bronze files; "
+        "DuckDB and the seed pattern run once per configuration (classic session); DuckDB: one "
+        "connection, all cores.",
         "",
         "| rows | records/file | engine | seconds | rows/s | note |",
         "|---:|---:|---|---:|---:|---|",
     ]
     ratios: list[str] = []
-    try:
-        for rows, per_file in configs:
-            root = workdir / f"r{rows}-{per_file}"
-            shutil.rmtree(root, ignore_errors=True)
-            lake = root / "lake"
-            t0 = time.perf_counter()
-            files = generate(lake, rows, per_file)
-            print(
-                f"[{rows:,}] generated {len(files)} bronze files in {time.perf_counter() - t0:.0f}s",
-                flush=True,
-            )
-            sp, stats = bench_stockpipe(spark, lake, rows)
-            print(f"[{rows:,}] stockpipe {sp.seconds:.1f}s {stats}", flush=True)
-            dk = duckdb_clean(files, root / "duckdb", threads=os.cpu_count() or 2)
-            duck = Timing("DuckDB SQL (same transformation)", rows, dk.seconds, f"silver {dk.silver:,}")
-            print(
-                f"[{rows:,}] duckdb {duck.seconds:.1f}s silver={dk.silver} quarantined={dk.quarantined}",
-                flush=True,
-            )
-            bench_seed(spark, files[:2], root / "seed-warmup", 2)  # same JIT warm-up as stockpipe got
-            seed = bench_seed(spark, files, root / "seed", seed_files)
-            print(f"[{rows:,}] seed {seed.seconds:.1f}s {seed.note}", flush=True)
-            for t in (sp, duck, seed):
-                note = t.note or (
-                    f"silver {stats['silver']:,}, quarantined {stats['quarantined']:,}, "
-                    f"duplicates {stats['duplicates']:,}, {stats['partitions']} partitions"
-                    if t is sp
-                    else ""
-                )
-                lines.append(
-                    f"| {rows:,} | {per_file:,} | {t.name} | {t.seconds:.1f} | {t.rate:,.0f} | {note} |"
-                )
-            ratios.append(
-                f"- {rows:,} rows in {len(files)} files: stockpipe / DuckDB time = "
-                f"{sp.seconds / duck.seconds:.1f}x; "
-                f"seed / stockpipe time = {seed.seconds / sp.seconds:.1f}x"
-            )
-            shutil.rmtree(root, ignore_errors=True)
-    finally:
-        spark.stop()
+    for run in runs:
+        lines += table_rows(run)
+        ratios += ratio_lines(run)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     notes = [f"Load average (1, 5, 15 min) at the end: {load} - other processes share this machine's CPUs."]
     return "\n".join([*lines, "", *ratios, "", *notes])
+
+
+def run(
+    configs: list[tuple[int, int]], seed_files: int, workdir: Path, driver_memory: str,
+    modes: list[str], warmup_rows: int = WARM_UP_ROWS,
+) -> str:  # fmt: skip
+    runs = classic_phase(configs, seed_files, workdir, driver_memory, modes, warmup_rows)
+    if "connect" in modes:
+        connect_phase(runs, workdir, driver_memory, warmup_rows)
+    return report(runs, modes, warmup_rows)
+
+
+def parse_modes(parser: argparse.ArgumentParser, raw: str) -> list[str]:
+    modes = [m.strip() for m in raw.split(",") if m.strip()]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes:
+        parser.error(f"--modes takes a comma list of {', '.join(MODES)} (got {raw!r})")
+    return [m for m in MODES if m in modes]
 
 
 def main() -> None:
@@ -458,14 +606,26 @@ def main() -> None:
     )
     parser.add_argument("--seed-files", type=int, default=20, help="files the seed pattern runs on")
     parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument(
+        "--modes",
+        default="classic",
+        help="stockpipe's Spark modes, comma list of classic,connect (default classic)",
+    )
+    parser.add_argument(
+        "--warmup-rows", type=int, default=WARM_UP_ROWS, help="rows of each mode's warm-up run (default 1M)"
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-report", action="store_true", help="print only, leave docs/benchmarks.md")
     args = parser.parse_args()
+    modes = parse_modes(parser, args.modes)
     raw_configs = args.config or ["1000000:50000", "10000000:50000", "1000000:5000", "1000000:1000"]
     configs = [(int(c.split(":")[0]), int(c.split(":")[1])) for c in raw_configs]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-clean-"))
-    body = run(configs, args.seed_files, workdir, args.driver_memory)
-    text = f"## Clean (bronze → silver)\n\nCommand: `.venv/bin/python benchmarks/bench_clean.py`.\n\n{body}\n"
+    body = run(configs, args.seed_files, workdir, args.driver_memory, modes, args.warmup_rows)
+    command = ".venv/bin/python benchmarks/bench_clean.py" + (
+        f" --modes {','.join(modes)}" if modes != ["classic"] else ""
+    )
+    text = f"## Clean (bronze → silver)\n\nCommand: `{command}`.\n\n{body}\n"
     print(text)
     if not args.no_report:
         write_section("clean", text)

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._procs import stop_owned
+from benchmarks._procs import child_env, stop_owned
 from benchmarks._report import write_section
-from stockpipe.daemon import free_port
 
 _CHILD = r"""
 import json, time
@@ -50,14 +49,7 @@ def run_once(env: dict[str, str]) -> dict[str, float]:
 
 
 def bench_mode(mode: str, runs: int, tmp: Path) -> list[dict[str, float]]:
-    data = tmp / mode
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
-    env.update(
-        STOCKPIPE_DATA_DIR=str(data),
-        STOCKPIPE_CONFIG=str(tmp / "none.toml"),
-        STOCKPIPE_SPARK_MODE=mode,
-        STOCKPIPE_SPARK_CONNECT_PORT=str(free_port()),
-    )
+    env = child_env(tmp / mode, mode, STOCKPIPE_CONFIG=str(tmp / "none.toml"))
     out = []
     try:
         for _ in range(runs):
@@ -85,8 +77,9 @@ def report(results: dict[str, list[dict[str, float]]]) -> str:
         "",
         f"Load average at the end: {load:.1f} on {os.cpu_count()} CPUs (about 2 is this benchmark alone).",
         "Goals (issue 15): second run warm <= 10 s end to end, Spark_Cleaning_Job <= 2 s.",
-        "The 500-symbol warm run (`bench_run.py --scales 1` with `STOCKPIPE_SPARK_MODE=connect`), the",
-        "stream cycle (`bench_stream.py`) and the 10M-row clean over Connect are separate runs.",
+        "The 500-symbol warm run (`bench_run.py --mode connect --warm-days 3`), the stream cycle",
+        "(`bench_stream.py`) and the 10M-row clean over Connect (`bench_clean.py --modes classic,connect`)",
+        "are separate runs.",
     ]
     return "\n".join(lines)
 
