@@ -42,35 +42,22 @@ class ProduceResult:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
 
-def produce_bars(
-    settings: Settings, bars: Iterable[Bar], *, on_progress: ProgressCallback | None = None
-) -> ProduceResult:
-    """Send ``bars`` to ``settings.kafka.topic`` (created if missing) and wait for delivery.
+@dataclass
+class OpenProducer:
+    """A connected producer with its topic and the delivery errors its callbacks collect."""
 
-    ``on_progress(n)`` is called with the number of messages handed to the client since
-    the previous call (so it can feed ``Progress.advance``).
+    producer: Any
+    topic: str
+    errors: list[str]
+
+
+def open_producer(settings: Settings) -> OpenProducer:
+    """Create the topic if missing and a producer for it.
+
+    The client connects and (idempotence) asks the broker for its producer id in its own
+    threads, which takes 0.5-1 s of librdkafka's timers: a caller with other start-up work
+    (building the source) opens the producer first and hands it to ``produce_bars``.
     """
-    return _produce(settings, bars, on_progress, encode=True)
-
-
-def produce_raw(
-    settings: Settings,
-    records: Iterable[tuple[bytes | None, bytes | None]],
-    *,
-    on_progress: ProgressCallback | None = None,
-) -> ProduceResult:
-    """Send pre-serialised ``(key, value)`` pairs verbatim (``None`` value = tombstone).
-
-    Used by tests that inject bad input (non-JSON, tombstones) and by callers that
-    serialise themselves.
-    """
-    return _produce(settings, records, on_progress, encode=False)
-
-
-def _produce(
-    settings: Settings, items: Iterable[Any], on_progress: ProgressCallback | None, *, encode: bool
-) -> ProduceResult:
-    """Create the topic if needed, send every item, wait for delivery, count failures."""
     from confluent_kafka import Producer
 
     info = ensure_topic(settings)
@@ -86,12 +73,49 @@ def _produce(
     conf = producer_config(settings, info.bootstrap)
     conf["error_cb"] = on_error
     conf["on_delivery"] = on_delivery
-    producer = Producer(conf)
+    return OpenProducer(Producer(conf), info.topic, errors)
+
+
+def produce_bars(
+    settings: Settings,
+    bars: Iterable[Bar],
+    *,
+    on_progress: ProgressCallback | None = None,
+    opened: OpenProducer | None = None,
+) -> ProduceResult:
+    """Send ``bars`` to ``settings.kafka.topic`` (created if missing) and wait for delivery.
+
+    ``on_progress(n)`` is called with the number of messages handed to the client since
+    the previous call (so it can feed ``Progress.advance``). ``opened``: a producer from
+    ``open_producer`` (else one is opened here).
+    """
+    return _produce(opened or open_producer(settings), bars, on_progress, encode=True)
+
+
+def produce_raw(
+    settings: Settings,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> ProduceResult:
+    """Send pre-serialised ``(key, value)`` pairs verbatim (``None`` value = tombstone).
+
+    Used by tests that inject bad input (non-JSON, tombstones) and by callers that
+    serialise themselves.
+    """
+    return _produce(open_producer(settings), records, on_progress, encode=False)
+
+
+def _produce(
+    opened: OpenProducer, items: Iterable[Any], on_progress: ProgressCallback | None, *, encode: bool
+) -> ProduceResult:
+    """Send every item, wait for delivery, count failures."""
+    producer, errors = opened.producer, opened.errors
     started = time.perf_counter()
     if os.environ.get(f"STOCKPIPE_FAULT_{MID_PRODUCE_FAULT}"):  # test-only; never set in production
         items = _crash_mid_produce(producer, items)
     refused: list[str] = []  # refused by the client before sending (e.g. over message.max.bytes)
-    handed = _produce_loop(producer, info.topic, items, on_progress, encode, refused)
+    handed = _produce_loop(producer, opened.topic, items, on_progress, encode, refused)
     remaining = producer.flush(FLUSH_TIMEOUT)
     seconds = time.perf_counter() - started
     failed = len(refused) + len(errors) + remaining
