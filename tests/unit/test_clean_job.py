@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from stockpipe.clean import job
 from stockpipe.clean import session as session_mod
 from stockpipe.clean.companies import write_companies
 from stockpipe.clean.job import run_clean
@@ -71,7 +72,12 @@ def fingerprints(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     }
 
 
-def test_scenario_every_record_lands_once_with_its_rule(spark: Any, settings: Settings) -> None:
+@pytest.mark.parametrize("small", [True, False], ids=["noop-first", "quarantine-first"])
+def test_scenario_every_record_lands_once_with_its_rule(
+    spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, small: bool
+) -> None:
+    """Both ways of writing the quarantine (by batch size: ``job.NOOP_FIRST_MAX_RECORDS``)."""
+    monkeypatch.setattr(job, "NOOP_FIRST_MAX_RECORDS", 100_000 if small else 0)
     sc = write_scenario(settings.lake_root)
     result = clean(settings, spark)
     assert result.bronze_files == 3
