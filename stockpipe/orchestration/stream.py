@@ -27,7 +27,7 @@ from stockpipe.clean.companies import warn_unknown_symbols
 from stockpipe.clean.job import run_clean
 from stockpipe.clean.session import get_spark
 from stockpipe.errors import StockpipeError
-from stockpipe.gold.runner import parse_project, run_transform
+from stockpipe.gold.runner import project_manifest, run_transform
 from stockpipe.ingest.consumer import consume_to_spool
 from stockpipe.ingest.producer import produce_bars
 from stockpipe.lake.bronze import upload_spool
@@ -224,7 +224,7 @@ class StreamRunner:
 
     def _build(self, select: str) -> None:
         if self._dbt_manifest is None:
-            self._dbt_manifest = parse_project(self.settings)
+            self._dbt_manifest = project_manifest(self.settings)  # parsed once; manifest.json if changed
         result = run_transform(self.settings, select=select, manifest=self._dbt_manifest)
         if not result.success:
             failed = ", ".join(n.name for n in result.failed) or "see the dbt log"
