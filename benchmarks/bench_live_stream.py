@@ -3,11 +3,13 @@
 50 symbols x 100 trades/s (5,000 trades/s) stamped with the wall clock, served from loopback in
 batches every 0.1 s; the stream runs with ``--cycle 2`` on the embedded default. Per bar in
 ``gold.fact_stock``: ``produced_at - bar end`` (the watermark delay plus the trades topic and the
-aggregator) exactly from gold, and ``visible in gold - produced_at`` as the stream records it per
-cycle (0.1 s histograms). Their sum bounds ``visible - bar end``; the table gives both parts and
-the bound. Consumer lag per cycle from ``stream_cycles.jsonl``. Goal: p95 <= 10 s.
+aggregator) exactly from gold, and ``visible in gold - bar end`` exactly: each cycle of
+``stream_cycles.jsonl`` records when its bars became visible and the newest ``produced_at``
+visible then, so a bar was first visible in the first cycle whose watermark reaches its
+``produced_at``. Consumer lag per cycle from the same file. Goal: p95 <= 10 s, lag not growing
+over 10 minutes.
 
-Usage:  .venv/bin/python benchmarks/bench_live_stream.py [--minutes 4] [--no-write]
+Usage:  .venv/bin/python benchmarks/bench_live_stream.py [--minutes 10] [--no-write]
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._procs import stop_owned
+from benchmarks._procs import child_env, stop_owned
 from benchmarks._report import write_section
 from stockpipe.orchestration.freshness import histogram_percentile
 from stockpipe.orchestration.freshness import percentile as nearest_rank
@@ -77,7 +79,7 @@ class LiveFinnhub(FinnhubServer):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     from stockpipe.sources.companies import default_symbols
@@ -88,11 +90,10 @@ def main() -> None:
         server = LiveFinnhub(token=TOKEN, subscribe_wait=SYMBOLS)
         server.symbols = symbols  # type: ignore[attr-defined]
         with server:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
-            env.update(
-                STOCKPIPE_DATA_DIR=str(data_dir), COLUMNS="160", STOCKPIPE_FINNHUB_URL=server.url,
-                STOCKPIPE_FINNHUB_API_KEY=TOKEN,
+            env = child_env(
+                data_dir, "connect", STOCKPIPE_FINNHUB_URL=server.url, STOCKPIPE_FINNHUB_API_KEY=TOKEN,
             )  # fmt: skip
+            env["COLUMNS"] = "160"
             cmd = [
                 sys.executable, "-m", "stockpipe", "stream", "--source", "finnhub", "--symbols",
                 ",".join(symbols), "--cycle", "2", "--duration", str(args.minutes * 60),
@@ -117,6 +118,7 @@ def main() -> None:
         with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
             rows = con.execute("select bar_ts, produced_at from gold.fact_stock").fetchall()
     emit = sorted((p - (b + timedelta(minutes=1))).total_seconds() for b, p in rows)
+    visible = sorted(visible_latencies(rows, cycles))
     measured = [c for c in cycles if c["freshness"]["bars"]]
     histograms = [c["freshness"].get("histogram", {}) for c in measured]
     vis50, vis95 = histogram_percentile(histograms, 50), histogram_percentile(histograms, 95)
@@ -137,8 +139,10 @@ def main() -> None:
             f"{SYMBOLS} symbols x {PER_SYMBOL} trades/s from a loopback Finnhub-protocol server (trades "
             f"stamped with the wall clock), `--cycle 2`, {args.minutes:g} minutes on the embedded default. "
             "Per bar: `produced_at - bar end` from gold (the 5 s watermark delay, the trades topic, the "
-            "aggregator) and `visible in gold - produced_at` as the stream records it (0.1 s histograms); "
-            "their p95s add up to a bound on `visible - bar end`. Goal: p95 <= 10 s.",
+            "aggregator), `visible in gold - produced_at` as the stream records it (0.1 s histograms), and "
+            "`visible in gold - bar end` exactly (each cycle records when its bars became visible and the "
+            "newest `produced_at` then). A live stream spends its first idle cycles warming Spark up "
+            "(`stream.spark_warmup_rounds`, `stockpipe/clean/warmup.py`). Goal: p95 <= 10 s.",
             "",
             "| metric | value |",
             "|---|---:|",
@@ -151,7 +155,9 @@ def main() -> None:
             f"| cycles with new bars: median seconds per step | {phase_medians or 'n/a'} |",
             f"| produced_at - bar end, p50 / p95 | {nearest_rank(emit, 50):.1f} s / {emit95:.1f} s |",
             f"| visible in gold - produced_at, p50 / p95 | {vis50} s / {vis95} s |",
-            f"| **bound on visible - bar end, p95** | **{emit95 + float(vis95 or 0):.1f} s** |",
+            f"| **visible in gold - bar end, p50 / p95 / max (all {len(visible):,} bars)** | "
+            f"**{nearest_rank(visible, 50):.1f} s / {nearest_rank(visible, 95):.1f} s / "
+            f"{visible[-1]:.1f} s** |",
             "| machine load average (1 / 5 / 15 min) at the end | "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} |",
             f"| bars produced minus consumed per cycle, mean 1st / 2nd half | "
@@ -161,6 +167,27 @@ def main() -> None:
     print(text)
     if not args.no_write:
         write_section("live_stream", text)
+
+
+def _utc(value: datetime | str) -> datetime:
+    stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def visible_latencies(rows: list[tuple[datetime, datetime]], cycles: list[dict[str, object]]) -> list[float]:
+    """Per bar ``(bar_ts, produced_at)``: seconds from its bar end to the cycle that made it visible."""
+    marks = [
+        (_utc(str(c["watermark"])), _utc(str(c["visible_at"])))
+        for c in cycles
+        if c.get("watermark") and c.get("visible_at")
+    ]
+    out = []
+    for bar_ts, produced_at in rows:
+        seen = next((at for mark, at in marks if mark >= _utc(produced_at)), None)
+        if seen is None:
+            raise SystemExit(f"bar {bar_ts} (produced {produced_at}) is in gold but no cycle saw it")
+        out.append((seen - (_utc(bar_ts) + timedelta(minutes=1))).total_seconds())
+    return out
 
 
 if __name__ == "__main__":

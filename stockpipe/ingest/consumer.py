@@ -55,6 +55,33 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+class FlushSignal:
+    """Lets another thread have a following consumer write its buffers now, not when they age.
+
+    ``stream`` asks at the start of each cycle, so records that arrived just before it reach this
+    cycle's upload instead of waiting up to ``flush_seconds`` for the next one. ``request`` returns
+    True once the consumer thread wrote (or had nothing to write), False after ``timeout``.
+    """
+
+    def __init__(self) -> None:
+        self._asked = threading.Event()
+        self._done = threading.Event()
+
+    def request(self, timeout: float) -> bool:
+        self._done.clear()
+        self._asked.set()
+        return self._done.wait(timeout)
+
+    def serve(self, run: SpoolBatcher) -> bool:
+        """In the consumer's thread: flush if asked; True if it did."""
+        if not self._asked.is_set():
+            return False
+        self._asked.clear()
+        run.flush()
+        self._done.set()
+        return True
+
+
 def consume_to_spool(
     settings: Settings,
     *,
@@ -66,6 +93,7 @@ def consume_to_spool(
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
     handle_signals: bool = True,
+    flush_signal: FlushSignal | None = None,
 ) -> ConsumeResult:
     """Consume ``settings.kafka.topic`` into spool files; commit only after each file is durable.
 
@@ -74,7 +102,7 @@ def consume_to_spool(
     ``stop`` is set or SIGINT/SIGTERM arrives, flushing a partition every ``flush_records``
     records or ``flush_seconds`` seconds (``handle_signals=False``: leave SIGINT/SIGTERM
     alone, e.g. when the caller owns them). ``on_progress(n)`` gets the records added since
-    its previous call.
+    its previous call. ``flush_signal`` lets another thread ask for a flush now.
     """
     from confluent_kafka import Consumer
 
@@ -91,7 +119,7 @@ def consume_to_spool(
         )
         guard = _stop_on_signals(stop) if follow and handle_signals else contextlib.nullcontext()
         with guard:
-            _loop(run, max_messages, timeout, follow, flush_seconds, stop, on_progress)
+            _loop(run, max_messages, timeout, follow, flush_seconds, stop, on_progress, flush_signal)
         run.flush()
     except BaseException:
         run.buffers.clear()  # nothing uncommitted is written on the way out of a failure
@@ -115,6 +143,7 @@ def _loop(
     flush_seconds: float,
     stop: threading.Event,
     on_progress: ProgressCallback | None,
+    flush_signal: FlushSignal | None = None,
 ) -> None:
     consume = run.consumer.consume
     subscribed = last_data = time.monotonic()
@@ -133,7 +162,8 @@ def _loop(
                 last_data = now
                 if on_progress is not None:
                     on_progress(added)
-        run.flush(older_than=flush_seconds)
+        if flush_signal is None or not flush_signal.serve(run):
+            run.flush(older_than=flush_seconds)
         if follow:
             continue
         if run.caught_up():

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stockpipe.contract.spool import spool_files
-from stockpipe.ingest.consumer import consume_to_spool
+from stockpipe.ingest.consumer import FlushSignal, consume_to_spool
 from stockpipe.ingest.producer import produce_bars, produce_raw
 from stockpipe.lake.bronze import read_manifest, upload_spool
 from stockpipe.settings import Settings
@@ -122,6 +122,36 @@ def test_follow_mode_flushes_on_time_and_stops_on_event(kafka_settings: Settings
         thread.join(30)
     assert not thread.is_alive()
     assert out["result"].records == 40  # type: ignore[attr-defined]
+
+
+def test_a_flush_signal_writes_what_a_following_consumer_holds_now(kafka_settings: Settings) -> None:
+    stop, signal = threading.Event(), FlushSignal()
+    received: list[int] = []
+
+    def run() -> None:
+        consume_to_spool(
+            kafka_settings, follow=True, flush_seconds=600, stop=stop, on_progress=received.append,
+            flush_signal=signal,
+        )  # fmt: skip
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        produce_bars(kafka_settings, make_bars(25))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(received) < 25:
+            time.sleep(0.05)
+        assert sum(received) == 25
+        assert _spooled(kafka_settings) == 0  # held: the buffers are far younger than 600 s
+        assert signal.request(timeout=5)
+        assert _spooled(kafka_settings) == 25  # written (and committed) before request returned
+        assert signal.request(timeout=5)  # nothing held: still answered
+        assert _spooled(kafka_settings) == 25
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert not FlushSignal().request(timeout=0.1)  # no consumer serving it: False, not a hang
 
 
 def _spooled(settings: Settings) -> int:
