@@ -78,14 +78,18 @@ def server_command(settings: Settings, port: int, spark_conf: dict[str, str]) ->
     conf["spark.connect.grpc.binding.address"] = HOST
     conf["spark.connect.grpc.binding.port"] = str(port)
     conf["spark.ui.enabled"] = "false"
-    # A long-running server keeps its whole heap from the start (-Xms = -Xmx = driver memory):
-    # G1 otherwise grows and shrinks the committed heap with each burst, and the server's
-    # resident memory swings by hundreds of MiB (the soak, docs/benchmarks.md) instead of
-    # levelling off once the heap has been used.
+    # A long-running server holds its whole heap from the start, as Elasticsearch's defaults do
+    # (-Xms = -Xmx = driver memory, pages touched at start): G1 otherwise grows and shrinks the
+    # committed heap with each burst and touches old-generation pages for the first time long
+    # after start, so the server's resident memory swung by hundreds of MiB in the soak
+    # (docs/benchmarks.md) instead of staying where it started.
     heap = conf.get("spark.driver.memory", settings.spark.driver_memory)
     java_opts = conf.get("spark.driver.extraJavaOptions", "")
     if "-Xms" not in java_opts:
-        conf["spark.driver.extraJavaOptions"] = f"{java_opts} -Xms{heap}".strip()
+        java_opts = f"{java_opts} -Xms{heap}"
+    if "AlwaysPreTouch" not in java_opts:
+        java_opts = f"{java_opts} -XX:+AlwaysPreTouch"
+    conf["spark.driver.extraJavaOptions"] = java_opts.strip()
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS]
     cmd += ["--name", "stockpipe-connect", "--master", settings.spark.master]
     for key, value in conf.items():

@@ -19,7 +19,8 @@ def test_warm_up_rounds_run_the_real_job_in_a_scratch_lake_only(settings: Settin
 
     seconds = [warm.round(spark) for _ in range(2)]
 
-    assert all(s > 0 for s in seconds) and warm.rounds == seconds
+    assert all(s > 0 for s in seconds)
+    assert warm.rounds == seconds
     silver = pq.read_table(scratch / "lake" / "silver" / "stock_prices").to_pandas()
     # the batch was delivered twice: deduplicated against silver, each bar once
     assert len(silver) == bars

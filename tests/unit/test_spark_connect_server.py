@@ -99,12 +99,17 @@ def test_the_server_command_binds_loopback_on_the_configured_port(settings: Sett
     # the whole heap from the start (flat resident memory), the JIT option kept
     java_opts = confs["spark.driver.extraJavaOptions"].split()
     assert f"-Xms{settings.spark.driver_memory}" in java_opts
+    assert "-XX:+AlwaysPreTouch" in java_opts
     assert "-XX:-DontCompileHugeMethods" in java_opts
     settings.spark.conf = {"spark.driver.extraJavaOptions": "-Xms512m"}
     cmd = connect_server.server_command(settings, 15123, spark_conf(settings))
     confs = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--conf")
     assert confs["spark.driver.extraJavaOptions"].split().count("-Xms512m") == 1
     assert "-Xms2g" not in confs["spark.driver.extraJavaOptions"]
+    settings.spark.conf = {"spark.driver.extraJavaOptions": "-XX:-AlwaysPreTouch"}
+    cmd = connect_server.server_command(settings, 15123, spark_conf(settings))
+    confs = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--conf")
+    assert "-XX:+AlwaysPreTouch" not in confs["spark.driver.extraJavaOptions"]  # the user's choice wins
 
 
 def test_status_masks_a_remote_token_and_names_classic(settings: Settings) -> None:
