@@ -32,6 +32,28 @@ def machine_description() -> str:
     )
 
 
+class StealMeter:
+    """Share of this machine's CPU time the hypervisor gave to others (Linux ``steal``) since start.
+
+    On a shared virtual machine the same benchmark runs up to twice as slow when the host is
+    busy; a report that states the steal lets a reader tell the host from the code.
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._start = psutil.cpu_times()
+
+    def percent(self) -> float | None:
+        import psutil
+
+        now = psutil.cpu_times()
+        if not hasattr(now, "steal"):
+            return None
+        total = sum(now) - sum(self._start)
+        return 100.0 * (now.steal - self._start.steal) / total if total > 0 else None
+
+
 def write_section(name: str, markdown: str, doc: Path = DOC) -> None:
     """Replace (or append) the block of benchmark ``name`` in docs/benchmarks.md."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"

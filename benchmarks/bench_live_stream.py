@@ -31,7 +31,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._procs import child_env, stop_owned
-from benchmarks._report import write_section
+from benchmarks._report import StealMeter, write_section
 from stockpipe.orchestration.freshness import histogram_percentile
 from stockpipe.orchestration.freshness import percentile as nearest_rank
 from tests.live_servers import FinnhubServer
@@ -98,6 +98,7 @@ def main() -> None:
                 sys.executable, "-m", "stockpipe", "stream", "--source", "finnhub", "--symbols",
                 ",".join(symbols), "--cycle", "2", "--duration", str(args.minutes * 60),
             ]  # fmt: skip
+            steal = StealMeter()
             child = subprocess.Popen(
                 cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
@@ -109,6 +110,7 @@ def main() -> None:
             sent = server.sent
             sending = max(1e-9, server.last_at - (server.first_at or server.last_at))
             load = os.getloadavg()
+            stolen = steal.percent()
         stop_owned(env)  # the stream leaves the broker and the Spark server warm
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
@@ -162,6 +164,7 @@ def main() -> None:
             f"{visible[-1]:.1f} s** |",
             "| machine load average (1 / 5 / 15 min) at the end | "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} |",
+            f"| CPU time taken by the host (steal) during the run | {_pct(stolen)} |",
             f"| bars produced minus consumed per cycle, mean 1st / 2nd half | "
             f"{sum(lags[:half]) / max(1, half):,.1f} / {sum(lags[half:]) / max(1, len(lags) - half):,.1f} |",
         ]
@@ -169,6 +172,10 @@ def main() -> None:
     print(text)
     if not args.no_write:
         write_section("live_stream", text)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
 
 
 def _utc(value: datetime | str) -> datetime:

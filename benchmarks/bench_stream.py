@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -26,8 +25,8 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._procs import stop_owned
-from benchmarks._report import write_section
+from benchmarks._procs import child_env, stop_owned
+from benchmarks._report import StealMeter, write_section
 from benchmarks.bench_run import peak_rss
 from stockpipe.orchestration.freshness import histogram_percentile
 from stockpipe.orchestration.freshness import percentile as nearest_rank
@@ -53,13 +52,13 @@ def main() -> None:
     symbols = ",".join(default_symbols(SYMBOLS))
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         data_dir = Path(tmp) / "data"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")}
-        env.update(STOCKPIPE_DATA_DIR=str(data_dir), COLUMNS="160")
+        env = child_env(data_dir, "connect")  # the shipped default, on a port of its own
+        env["COLUMNS"] = "160"
         cmd = [
             sys.executable, "-m", "stockpipe", "stream", "--symbols", symbols, "--start", "2024-03-04",
             "--speed", str(SPEED), "--cycle", str(args.cycle), "--duration", str(args.minutes * 60),
         ]  # fmt: skip
-        started = time.perf_counter()
+        started, steal = time.perf_counter(), StealMeter()
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         stop, peaks = threading.Event(), []
         sampler = threading.Thread(target=peak_rss, args=(psutil.Process(child.pid), stop, peaks))
@@ -71,7 +70,7 @@ def main() -> None:
             out, _ = child.communicate(timeout=120)
         stop.set()
         sampler.join()
-        wall = time.perf_counter() - started
+        wall, stolen = time.perf_counter() - started, steal.percent()
         stop_owned(env)
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
@@ -127,6 +126,8 @@ def main() -> None:
             f"| consumer lag, mean of 1st half / 2nd half of cycles | {sum(lags[:half]) / max(1, half):,.0f}"
             f" / {sum(lags[half:]) / max(1, len(lags) - half):,.0f} records |",
             f"| peak RSS (stream process + JVM) | {peaks[0] / 2**30:.2f} GiB |",
+            "| CPU time taken by the host (steal) during the run | "
+            f"{'n/a' if stolen is None else f'{stolen:.0f}%'} |",
         ]
     )
     print(text)

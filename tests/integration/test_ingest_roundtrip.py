@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,56 +103,50 @@ def test_max_messages_then_rest_without_overlap(kafka_settings: Settings) -> Non
     assert len(offsets) == len(set(offsets)) == 300
 
 
-def test_follow_mode_flushes_on_time_and_stops_on_event(kafka_settings: Settings) -> None:
-    stop = threading.Event()
-    out: dict[str, object] = {}
+@contextlib.contextmanager
+def _following(settings: Settings, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """``consume_to_spool(follow=True, **kwargs)`` in a thread for the block; stopped and joined after."""
+    stop, out = threading.Event(), {}
 
     def run() -> None:
-        out["result"] = consume_to_spool(kafka_settings, follow=True, flush_seconds=0.3, stop=stop)
+        out["result"] = consume_to_spool(settings, follow=True, stop=stop, **kwargs)
 
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        produce_bars(kafka_settings, make_bars(40))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _spooled(kafka_settings) < 40:
-            time.sleep(0.2)
-        assert _spooled(kafka_settings) == 40  # flushed by time while still running
+        yield out
         assert thread.is_alive()
     finally:
         stop.set()
         thread.join(30)
     assert not thread.is_alive()
-    assert out["result"].records == 40  # type: ignore[attr-defined]
+
+
+def _wait_for(done: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.05)
+
+
+def test_follow_mode_flushes_on_time_and_stops_on_event(kafka_settings: Settings) -> None:
+    with _following(kafka_settings, flush_seconds=0.3) as out:
+        produce_bars(kafka_settings, make_bars(40))
+        _wait_for(lambda: _spooled(kafka_settings) >= 40)
+        assert _spooled(kafka_settings) == 40  # flushed by time while still running
+    assert out["result"].records == 40
 
 
 def test_a_flush_signal_writes_what_a_following_consumer_holds_now(kafka_settings: Settings) -> None:
-    stop, signal = threading.Event(), FlushSignal()
-    received: list[int] = []
-
-    def run() -> None:
-        consume_to_spool(
-            kafka_settings, follow=True, flush_seconds=600, stop=stop, on_progress=received.append,
-            flush_signal=signal,
-        )  # fmt: skip
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
+    signal, received = FlushSignal(), []
+    with _following(kafka_settings, flush_seconds=600, on_progress=received.append, flush_signal=signal):
         produce_bars(kafka_settings, make_bars(25))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and sum(received) < 25:
-            time.sleep(0.05)
+        _wait_for(lambda: sum(received) >= 25)
         assert sum(received) == 25
         assert _spooled(kafka_settings) == 0  # held: the buffers are far younger than 600 s
         assert signal.request(timeout=5)
         assert _spooled(kafka_settings) == 25  # written (and committed) before request returned
         assert signal.request(timeout=5)  # nothing held: still answered
         assert _spooled(kafka_settings) == 25
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not thread.is_alive()
     assert not FlushSignal().request(timeout=0.1)  # no consumer serving it: False, not a hang
 
 
