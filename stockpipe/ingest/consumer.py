@@ -58,7 +58,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 class FlushSignal:
     """Lets another thread have a following consumer write its buffers now, not when they age.
 
-    ``stream`` asks at the start of each cycle, so records that arrived just before it reach this
+    A live ``stream`` asks at the start of each cycle, so records that arrived just before it reach this
     cycle's upload instead of waiting up to ``flush_seconds`` for the next one. ``request`` returns
     True once the consumer thread wrote (or had nothing to write), False after ``timeout``.
     """
