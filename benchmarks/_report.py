@@ -53,6 +53,11 @@ class StealMeter:
         total = sum(now) - sum(self._start)
         return 100.0 * (now.steal - self._start.steal) / total if total > 0 else None
 
+    def text(self) -> str:
+        """``percent`` for a report table: ``12%``, or ``n/a`` where the OS does not count steal."""
+        value = self.percent()
+        return "n/a" if value is None else f"{value:.0f}%"
+
 
 def write_section(name: str, markdown: str, doc: Path = DOC) -> None:
     """Replace (or append) the block of benchmark ``name`` in docs/benchmarks.md."""

@@ -110,7 +110,7 @@ def main() -> None:
             sent = server.sent
             sending = max(1e-9, server.last_at - (server.first_at or server.last_at))
             load = os.getloadavg()
-            stolen = steal.percent()
+            stolen = steal.text()
         stop_owned(env)  # the stream leaves the broker and the Spark server warm
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
@@ -164,7 +164,7 @@ def main() -> None:
             f"{visible[-1]:.1f} s** |",
             "| machine load average (1 / 5 / 15 min) at the end | "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} |",
-            f"| CPU time taken by the host (steal) during the run | {_pct(stolen)} |",
+            f"| CPU time taken by the host (steal) during the run | {stolen} |",
             f"| bars produced minus consumed per cycle, mean 1st / 2nd half | "
             f"{sum(lags[:half]) / max(1, half):,.1f} / {sum(lags[half:]) / max(1, len(lags) - half):,.1f} |",
         ]
@@ -172,10 +172,6 @@ def main() -> None:
     print(text)
     if not args.no_write:
         write_section("live_stream", text)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f}%"
 
 
 def _utc(value: datetime | str) -> datetime:

@@ -70,7 +70,7 @@ def main() -> None:
             out, _ = child.communicate(timeout=120)
         stop.set()
         sampler.join()
-        wall, stolen = time.perf_counter() - started, steal.percent()
+        wall, stolen = time.perf_counter() - started, steal.text()
         stop_owned(env)
         if child.returncode != 0:
             raise SystemExit(f"stream failed:\n{out[-4000:]}")
@@ -126,8 +126,7 @@ def main() -> None:
             f"| consumer lag, mean of 1st half / 2nd half of cycles | {sum(lags[:half]) / max(1, half):,.0f}"
             f" / {sum(lags[half:]) / max(1, len(lags) - half):,.0f} records |",
             f"| peak RSS (stream process + JVM) | {peaks[0] / 2**30:.2f} GiB |",
-            "| CPU time taken by the host (steal) during the run | "
-            f"{'n/a' if stolen is None else f'{stolen:.0f}%'} |",
+            f"| CPU time taken by the host (steal) during the run | {stolen} |",
         ]
     )
     print(text)

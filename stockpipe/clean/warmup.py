@@ -3,9 +3,9 @@
 A new Spark JVM (the local Connect server, or a classic session) runs its first clean about ten
 times slower than its tenth, and its second to fifth still two to three times slower: Spark's
 generated code and the JVM's JIT compile the job's plan and Catalyst's own code as they are
-used (docs/benchmarks.md). A stream of live bars has idle cycles (the bars of a minute arrive
-together, after the minute), so ``stream`` spends its first idle cycles here instead of making
-the first minutes of live bars wait for a cold JVM.
+used (docs/benchmarks.md). A live source brings one small batch per minute, so its JIT would
+stay cold for many minutes; ``stream`` runs these rounds before the source connects instead of
+making the first minutes of live bars wait for a cold JVM.
 
 ``WarmUp.round`` runs the real cleaning job (``run_clean``) on a scratch lake under the state
 folder: two symbols' simulated bars of one session, delivered again every round (so the

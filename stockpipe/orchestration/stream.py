@@ -1,9 +1,9 @@
 """Streaming mode: producer and consumer run continuously; a micro-batch cycle every N seconds.
 
 A live source's cycle begins by having the consumer write what it holds, so its upload sees
-every record received until then. After a cycle that found nothing (a live source's bars arrive together,
-once per interval) the next one starts as soon as records arrive instead of at the end of the
-period. A live source connects only after Spark was warmed up (``clean.warmup``) and the dbt
+every record received until then. After a cycle that found nothing (a live source's bars
+arrive together, once per interval) the next one starts as soon as records arrive instead of
+at the end of the period. A live source connects only after Spark was warmed up (``clean.warmup``) and the dbt
 project parsed, so its first bars wait for neither.
 
 Threads: the producer (simulator in real-time pacing, a polling live source, or a websocket feed
@@ -240,10 +240,14 @@ class StreamRunner:
         thread.start()
         self._threads.append(thread)
 
-    def _build(self, select: str) -> None:
+    def _manifest(self) -> Any:
+        """The dbt project, parsed once per stream (manifest.json rewritten only if it changed)."""
         if self._dbt_manifest is None:
-            self._dbt_manifest = project_manifest(self.settings)  # parsed once; manifest.json if changed
-        result = run_transform(self.settings, select=select, manifest=self._dbt_manifest)
+            self._dbt_manifest = project_manifest(self.settings)
+        return self._dbt_manifest
+
+    def _build(self, select: str) -> None:
+        result = run_transform(self.settings, select=select, manifest=self._manifest())
         if not result.success:
             failed = ", ".join(n.name for n in result.failed) or "see the dbt log"
             raise RuntimeError(f"dbt models failed: {failed}")
@@ -425,8 +429,8 @@ class StreamRunner:
         """Before a live source connects: warm Spark up and parse dbt, so its first bars wait for neither.
 
         Up to ``stream.spark_warmup_rounds`` cleans of a synthetic batch (``clean.warmup``), fewer
-        once one takes at most ``WARM_ENOUGH_SECONDS``.
-        A failed warm-up is logged and the stream goes on cold; it never stops the stream.
+        once one takes at most ``WARM_ENOUGH_SECONDS``. A failed warm-up is logged and the stream
+        goes on cold; it never stops the stream.
         """
         rounds = self.settings.stream.spark_warmup_rounds
         warm: WarmUp | None = None
@@ -443,8 +447,7 @@ class StreamRunner:
         finally:
             if warm is not None:
                 warm.close()
-        if self._dbt_manifest is None:
-            self._dbt_manifest = project_manifest(self.settings)
+        self._manifest()
 
     def _shutdown(self) -> None:
         self._stop_producer.set()

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from stockpipe.orchestration import stream
 from stockpipe.orchestration.stream import StreamOptions, StreamRunner
 from stockpipe.settings import Settings
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
-def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> StreamRunner:
-    monkeypatch.setattr(stream, "resolve_kafka", lambda s: s)  # no broker: only the loop is tested
-    return StreamRunner(settings, StreamOptions(source="finnhub"))
+def runner(kafka_settings: Settings) -> StreamRunner:
+    return StreamRunner(kafka_settings, StreamOptions(source="finnhub"))  # on the session broker
 
 
 def _records_arrive_in(runner: StreamRunner, seconds: float) -> None:
