@@ -1,8 +1,9 @@
 """The local Spark Connect server: warm Spark for every command, started on demand.
 
 ``ensure_server(settings)`` returns ``sc://127.0.0.1:<port>`` of a running server, starting one if
-needed. The server is ``org.apache.spark.sql.connect.service.SparkConnectServer`` from the pyspark
-wheel's own jars (``spark-submit ... spark-internal``), bound to 127.0.0.1, under a small
+needed. The server is Spark's own Spark Connect service from the pyspark wheel's jars, run as
+the ``SparkConnectPlugin`` of a small Spark application (``spark-submit ... connect_host.py``;
+``clean.connect_host`` says why not ``SparkConnectServer``), bound to 127.0.0.1, under a small
 supervisor process (``python -m stockpipe.clean.connect_server``) that
 
 * owns the server (same process group: stopping the group stops both);
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stockpipe import daemon
+from stockpipe.clean import connect_host
 from stockpipe.daemon import HOST, log_tail, port_answers, start_lock
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import redact_url
@@ -44,7 +46,7 @@ LOG_FILE = "spark-connect.log"
 LOCK_FILE = "spark-connect.lock"
 LAST_USED_FILE = "spark-connect.last_used"
 MARKER = "stockpipe.clean.connect_server"  # in the supervisor's command line
-SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
 START_TIMEOUT = 120.0
 HEARTBEAT_SECONDS = 30.0
 WATCH_SECONDS = float(os.environ.get("STOCKPIPE_TEST_SPARK_WATCH_SECONDS", "5"))
@@ -90,15 +92,21 @@ def server_command(settings: Settings, port: int, spark_conf: dict[str, str]) ->
     if "AlwaysPreTouch" not in java_opts:
         java_opts = f"{java_opts} -XX:+AlwaysPreTouch"
     conf["spark.driver.extraJavaOptions"] = java_opts.strip()
-    cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS]
+    plugins = [p for p in conf.get("spark.plugins", "").split(",") if p.strip()]
+    conf["spark.plugins"] = ",".join(dict.fromkeys([*plugins, PLUGIN]))
+    cmd = [str(spark_home() / "bin" / "spark-submit")]
     cmd += ["--name", "stockpipe-connect", "--master", settings.spark.master]
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
-    return [*cmd, "spark-internal"]
+    return [*cmd, str(Path(connect_host.__file__).resolve())]
+
+
+CLIENT_ENV = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE")
+"""Variables that make pyspark a Connect client: the server's host program builds a classic session."""
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in CLIENT_ENV}
     env.update(
         SPARK_HOME=str(spark_home()),
         SPARK_LOCAL_IP=HOST,

@@ -98,15 +98,18 @@ def parse_raw(raw: DataFrame) -> DataFrame:
     text_schema = T.StructType([T.StructField(n, T.StringType(), True) for n in FIELD_NAMES])
     opts = {"mode": "PERMISSIVE", "allowSingleQuotes": "false"}
     payload = F.col("value").cast("string")
+    lineage_and_raw = {
+        "kafka_topic": F.col("topic"),
+        "kafka_partition": F.col("partition").cast("int"),
+        "kafka_offset": F.col("offset").cast("long"),
+        "kafka_ts": F.col("kafka_ts"),
+        "key": F.col("key").cast("string"),
+        "raw_payload": payload,
+        "ingest_date": F.col("ingest_date").cast("date"),
+        "bronze_file": F.col("bronze_file"),
+    }
     df = raw.select(
-        F.col("topic").alias("kafka_topic"),
-        F.col("partition").cast("int").alias("kafka_partition"),
-        F.col("offset").cast("long").alias("kafka_offset"),
-        F.col("kafka_ts"),
-        F.col("key").cast("string").alias("key"),
-        payload.alias("raw_payload"),
-        F.col("ingest_date").cast("date").alias("ingest_date"),
-        F.col("bronze_file"),
+        *(col.alias(name) for name, col in lineage_and_raw.items()),
         F.from_json(payload, typed_schema, opts).alias("_t"),
     )
     typed = [F.col(f"_t.{n}") for n in FIELD_NAMES]
@@ -130,7 +133,7 @@ def parse_raw(raw: DataFrame) -> DataFrame:
         .otherwise(F.array_compact(F.array(*field_errors)))
     )
     fields = [F.col(f"_t.{n}").alias(n) for n in FIELD_NAMES]
-    lineage_and_raw = [c for c in df.columns if c not in ("_t", "_s")]
+    # the names, not ``df.columns``: over Spark Connect that asks the server to analyse the plan
     return df.select(*lineage_and_raw, *fields, errors.alias("parse_errors"))
 
 

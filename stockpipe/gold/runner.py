@@ -34,7 +34,7 @@ from pydantic import SecretStr
 
 from stockpipe.errors import StockpipeError
 from stockpipe.faults import fault_point
-from stockpipe.gold import freshness
+from stockpipe.gold import dbt_speedups, freshness
 from stockpipe.warehouse import tables
 from stockpipe.warehouse.connect import connect_warehouse
 
@@ -424,6 +424,7 @@ def _run(
 ) -> Any:
     from dbt.cli.main import dbtRunner
 
+    dbt_speedups.install()
     project_dir = project_dir or settings.dbt.project_dir
     args = [*command, *_common_args(settings, project_dir), "--log-path", str(dbt_dir(settings) / "logs")]
     if manifest is not None:

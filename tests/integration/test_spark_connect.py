@@ -52,6 +52,10 @@ def server_state(data_dir: Path) -> dict[str, Any]:
     return dict(json.loads((data_dir / "state" / "spark-connect.json").read_text()))
 
 
+SERVER_MARKS = ("SparkConnectPlugin", "stockpipe.clean.connect_server", "connect_host")
+"""In the command lines of the server's JVM, its host program and its supervisor."""
+
+
 def servers_of(data_dir: Path) -> list[psutil.Process]:
     """Live Spark Connect server JVMs and supervisors started for ``data_dir``."""
     out = []
@@ -59,7 +63,9 @@ def servers_of(data_dir: Path) -> list[psutil.Process]:
         try:
             cmd = " ".join(proc.info["cmdline"] or [])
             ours = str(data_dir) in cmd or str(data_dir) in json.dumps(proc.info.get("environ") or {})
-            if ours and ("SparkConnectServer" in cmd or "stockpipe.clean.connect_server" in cmd):
+            if ours and (
+                "SparkConnectPlugin" in cmd or "stockpipe.clean.connect_" in cmd or "connect_host" in cmd
+            ):
                 out.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue

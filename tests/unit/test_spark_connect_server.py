@@ -90,9 +90,10 @@ def test_the_server_command_binds_loopback_on_the_configured_port(settings: Sett
     settings.spark.connect_port = 15123
     cmd = connect_server.server_command(settings, 15123, spark_conf(settings))
     assert cmd[0].endswith("bin/spark-submit")
-    assert cmd[cmd.index("--class") + 1] == connect_server.SERVER_CLASS
-    assert cmd[-1] == "spark-internal"
+    assert "--class" not in cmd
+    assert cmd[-1].endswith("stockpipe/clean/connect_host.py")  # hosts Spark's SparkConnectPlugin
     confs = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--conf")
+    assert confs["spark.plugins"] == connect_server.PLUGIN
     assert confs["spark.connect.grpc.binding.address"] == "127.0.0.1"
     assert confs["spark.connect.grpc.binding.port"] == "15123"
     assert confs["spark.sql.session.timeZone"] == "UTC"
@@ -110,6 +111,10 @@ def test_the_server_command_binds_loopback_on_the_configured_port(settings: Sett
     cmd = connect_server.server_command(settings, 15123, spark_conf(settings))
     confs = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--conf")
     assert "-XX:+AlwaysPreTouch" not in confs["spark.driver.extraJavaOptions"]  # the user's choice wins
+    settings.spark.conf = {"spark.plugins": "com.example.Mine"}
+    cmd = connect_server.server_command(settings, 15123, spark_conf(settings))
+    confs = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--conf")
+    assert confs["spark.plugins"] == f"com.example.Mine,{connect_server.PLUGIN}"  # theirs kept
 
 
 def test_status_masks_a_remote_token_and_names_classic(settings: Settings) -> None:
