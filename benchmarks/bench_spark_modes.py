@@ -3,8 +3,10 @@
 For each mode, in a fresh data folder: `stockpipe run` twice on the quick-start input (20
 symbols x 1 day, 7,800 bars), each run a new child process as from a shell. The second run is
 the one measured: with `connect` the local Spark Connect server started by the first run is
-warm; with `classic` each run starts its own JVM (today's behaviour before issue 15). Wall time
-of the whole child process (imports included) and the `Spark_Cleaning_Job` step time.
+warm; with `classic` each run starts its own JVM (today's behaviour before issue 15); with
+`connect, after spark start` the server was started and warmed up by `stockpipe spark start`
+before run 1 (its time is a row of its own). Wall time of the whole child process (imports
+included), the `Spark_Cleaning_Job` step time and the CPU steal during the run.
 
 Usage:  .venv/bin/python benchmarks/bench_spark_modes.py [--runs 2] [--no-write]
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._procs import child_env, stop_owned
-from benchmarks._report import write_section
+from benchmarks._report import StealMeter, write_section
 
 _CHILD = r"""
 import json, time
@@ -48,12 +50,38 @@ def run_once(env: dict[str, str]) -> dict[str, float]:
     return {"wall": wall, "clean": float(data["steps"]["Spark_Cleaning_Job"])}
 
 
+STARTED = "connect, after spark start"
+"""The local server started (and warmed up) by ``stockpipe spark start`` before run 1."""
+
+
 def bench_mode(mode: str, runs: int, tmp: Path) -> list[dict[str, float]]:
-    env = child_env(tmp / mode, mode, STOCKPIPE_CONFIG=str(tmp / "none.toml"))
-    out = []
+    spark_mode = "connect" if mode == STARTED else mode
+    env = child_env(
+        tmp / mode.replace(" ", "_").replace(",", ""), spark_mode, STOCKPIPE_CONFIG=str(tmp / "none.toml")
+    )
+    out: list[dict[str, float]] = []
     try:
+        if mode == STARTED:
+            meter, t0 = StealMeter(), time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "stockpipe", "spark", "start"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            steal = meter.percent()
+            out.append(
+                {
+                    "wall": time.perf_counter() - t0,
+                    "clean": float("nan"),
+                    "steal": float("nan") if steal is None else steal,
+                }
+            )
         for _ in range(runs):
-            out.append(run_once(env))
+            meter = StealMeter()
+            result = run_once(env)
+            result["steal"] = meter.percent() if meter.percent() is not None else float("nan")
+            out.append(result)
     finally:
         stop_owned(env)
     return out
@@ -64,14 +92,18 @@ def report(results: dict[str, list[dict[str, float]]]) -> str:
         "## Warm Spark Connect vs cold classic (quick start, 7,800 bars)",
         "",
         "`benchmarks/bench_spark_modes.py`: `stockpipe run` repeated in a fresh data folder per mode;",
-        "run 1 of `connect` includes starting the local Spark Connect server, later runs reuse it.",
+        "run 1 of `connect` includes starting the local Spark Connect server, later runs reuse it;",
+        f"`{STARTED}` first runs `stockpipe spark start` (server start + its default warm-up cleans).",
         "",
-        "| mode | run | end to end (s) | Spark_Cleaning_Job (s) |",
-        "|---|---|---|---|",
+        "| mode | run | end to end (s) | Spark_Cleaning_Job (s) | CPU steal |",
+        "|---|---|---|---|---|",
     ]
     for mode, runs in results.items():
-        for i, r in enumerate(runs, start=1):
-            lines.append(f"| {mode} | {i} | {r['wall']:.1f} | {r['clean']:.1f} |")
+        first = 0 if mode == STARTED else 1
+        for i, r in enumerate(runs, start=first):
+            run = "`spark start`" if i == 0 else str(i)
+            clean = "—" if i == 0 else f"{r['clean']:.1f}"
+            lines.append(f"| {mode} | {run} | {r['wall']:.1f} | {clean} | {r['steal']:.0f}% |")
     load = os.getloadavg()[0]
     lines += [
         "",
@@ -90,7 +122,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-spark-modes-") as tmp:
-        results = {mode: bench_mode(mode, args.runs, Path(tmp)) for mode in ("classic", "connect")}
+        results = {mode: bench_mode(mode, args.runs, Path(tmp)) for mode in ("classic", "connect", STARTED)}
     text = report(results)
     print(text)
     if not args.no_write:

@@ -18,8 +18,10 @@ server or a classic session on a ``local`` master; a remote Connect URL or a clu
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -37,7 +39,10 @@ if TYPE_CHECKING:
 
     from stockpipe.settings import Settings
 
+log = logging.getLogger(__name__)
 SCRATCH_DIR = "spark-warmup"
+WARM_ENOUGH_SECONDS = 2.0
+"""A round at most this long: the JIT has compiled the job's hot code, more rounds gain little."""
 CLUSTER_ID = "stockpipe-warmup"
 SESSION = date(2024, 3, 4)  # any past NYSE session: the bars only have to be valid
 SYMBOLS = 2
@@ -85,3 +90,36 @@ class WarmUp:
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def warm_up(
+    settings: Settings,
+    spark: SparkSession,
+    rounds: int,
+    *,
+    stop: Callable[[], bool] | None = None,
+    on_round: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Up to ``rounds`` rounds, fewer once one takes at most ``WARM_ENOUGH_SECONDS``; their seconds.
+
+    Never raises: a failed round is logged and ends the warm-up (a cold Spark still works).
+    ``stop()`` true ends it early; ``on_round(done, seconds)`` reports each round.
+    """
+    if rounds <= 0 or not can_warm_up(settings):
+        return []
+    warm: WarmUp | None = None
+    try:
+        warm = WarmUp(settings)
+        for done in range(1, rounds + 1):
+            seconds = warm.round(spark)
+            log.info("Spark warm-up round %d/%d: %.1fs", done, rounds, seconds)
+            if on_round is not None:
+                on_round(done, seconds)
+            if seconds <= WARM_ENOUGH_SECONDS or (stop is not None and stop()):
+                break
+    except Exception:
+        log.warning("Spark warm-up stopped after an error", exc_info=True)
+    finally:
+        if warm is not None:
+            warm.close()
+    return list(warm.rounds) if warm is not None else []

@@ -10,7 +10,7 @@ from stockpipe.clean.connect_server import server_status, stop_server
 from stockpipe.clean.session import local_server
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
-from stockpipe.settings import get_settings
+from stockpipe.settings import Settings, get_settings
 
 spark_app = typer.Typer(
     help=(
@@ -34,19 +34,50 @@ def _rows(status: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
-@spark_app.command("start")
-def spark_start() -> None:
-    """Start the local Spark Connect server (or report the running one); it stops itself when idle.
+WARM_UP_ROUNDS = 6
 
-    Example:  stockpipe spark start
+
+@spark_app.command("start")
+def spark_start(
+    warm_up_rounds: int = typer.Option(
+        WARM_UP_ROUNDS,
+        "--warm-up",
+        min=0,
+        help=(
+            "cleans of a synthetic batch run on a server this command starts, fewer once one is "
+            "fast: every later command finds Spark's JIT warm (0: none)"
+        ),
+    ),
+) -> None:
+    """Start the local Spark Connect server (or report the running one), warm; it stops itself when idle.
+
+    Example:  stockpipe spark start --warm-up 6
     """
 
     settings = get_settings()
+    rounds: list[float] = []
     if settings.spark.remote is not None or settings.spark.mode == "classic":
         ui.console.print("Spark is remote or classic in these settings: stockpipe runs no server of its own.")
     else:
+        fresh = not server_status(settings)["running"]
         local_server(settings)
-    ui.console.print(ui.summary_table("spark", _rows(server_status(settings))))
+        if fresh and warm_up_rounds:
+            rounds = _warm_up(settings, warm_up_rounds)
+    rows = _rows(server_status(settings))
+    if rounds:
+        rows.append(("warm-up rounds (s)", " ".join(f"{s:.1f}" for s in rounds)))
+    ui.console.print(ui.summary_table("spark", rows))
+
+
+def _warm_up(settings: Settings, rounds: int) -> list[float]:
+    from stockpipe.clean.session import get_spark
+    from stockpipe.clean.warmup import warm_up
+
+    with ui.progress() as bar:
+        task = bar.add_task("warming Spark up (cleans of a synthetic batch)", total=rounds)
+        return warm_up(
+            settings, get_spark(settings), rounds, on_round=lambda done, _s: bar.update(task, completed=done)
+        )
 
 
 @spark_app.command("stop")

@@ -32,7 +32,7 @@ from typing import Any
 from stockpipe.clean.companies import warn_unknown_symbols
 from stockpipe.clean.job import run_clean
 from stockpipe.clean.session import get_spark
-from stockpipe.clean.warmup import WarmUp, can_warm_up
+from stockpipe.clean.warmup import warm_up
 from stockpipe.errors import StockpipeError
 from stockpipe.gold.runner import project_manifest, run_transform
 from stockpipe.ingest.consumer import FlushSignal, consume_to_spool
@@ -61,7 +61,6 @@ CYCLE_MODELS = "+fact_stock +dim_date +dim_companies"
 MART_MODELS = "marts"
 FLUSH_WAIT_SECONDS = 1.0  # a cycle waits this long at most for the consumer's flush
 ARRIVAL_POLL_SECONDS = 0.05  # how often a waiting loop looks for records that arrived
-WARM_ENOUGH_SECONDS = 2.0  # a warm-up round this fast ends the warm-up (2-3.5 s after 6 rounds, measured)
 
 
 @dataclass(frozen=True)
@@ -429,24 +428,15 @@ class StreamRunner:
         """Before a live source connects: warm Spark up and parse dbt, so its first bars wait for neither.
 
         Up to ``stream.spark_warmup_rounds`` cleans of a synthetic batch (``clean.warmup``), fewer
-        once one takes at most ``WARM_ENOUGH_SECONDS``. A failed warm-up is logged and the stream
+        once one takes at most ``warmup.WARM_ENOUGH_SECONDS``. A failed warm-up is logged and the stream
         goes on cold; it never stops the stream.
         """
-        rounds = self.settings.stream.spark_warmup_rounds
-        warm: WarmUp | None = None
-        try:
-            if rounds and can_warm_up(self.settings):
-                warm = WarmUp(self.settings)
-                for done in range(1, rounds + 1):
-                    seconds = warm.round(spark)
-                    log.info("Spark warm-up round %d/%d: %.1fs", done, rounds, seconds)
-                    if seconds <= WARM_ENOUGH_SECONDS or self.stop_requested.is_set():
-                        break
-        except Exception:
-            log.warning("Spark warm-up stopped after an error", exc_info=True)
-        finally:
-            if warm is not None:
-                warm.close()
+        warm_up(
+            self.settings,
+            spark,
+            self.settings.stream.spark_warmup_rounds,
+            stop=self.stop_requested.is_set,
+        )
         self._manifest()
 
     def _shutdown(self) -> None:

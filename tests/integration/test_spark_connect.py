@@ -95,7 +95,7 @@ def connect_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     env = connect_env(data_dir)
     out: dict[str, Any] = {"data_dir": data_dir, "env": env}
     try:
-        out["start"] = run_cli(["spark", "start"], env, timeout=600)
+        out["start"] = run_cli(["spark", "start", "--warm-up", "1"], env, timeout=600)
         out["status"] = run_cli(["spark", "status"], env)
         out["first_state"] = server_state(data_dir)
         ok(run_cli([*RUN_ARGS, "--steps", INGEST], env))
@@ -119,7 +119,7 @@ def connect_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         out["rows_after_rerun"] = silver_count(data_dir)
         out["gold_after_rerun"] = gold_snapshot(data_dir / "warehouse.duckdb")
         ok(run_cli(["spark", "stop"], env, timeout=120))
-        ok(run_cli(["spark", "start"], env, timeout=600))
+        ok(run_cli(["spark", "start", "--warm-up", "0"], env, timeout=600))
         out["after_restart"] = run_cli([*RUN_ARGS, "--steps", AFTER_CLEAN], env)
         out["rows_after_restart"] = silver_count(data_dir)
         out["gold_after_restart"] = gold_snapshot(data_dir / "warehouse.duckdb")
@@ -137,6 +137,9 @@ def test_spark_start_and_status_show_the_local_server(connect_chain: dict[str, A
     assert "connect (local)" in status
     assert f"sc://127.0.0.1:{connect_chain['first_state']['port']}" in status
     assert "yes" in status
+    # one warm-up clean ran on the new server, through a client session of this command
+    assert "warm-up rounds" in connect_chain["start"].stdout
+    assert not (connect_chain["data_dir"] / "state" / "spark-warmup").exists()  # scratch removed
 
 
 def test_killing_the_server_mid_job_is_one_clear_error_and_no_partial_silver(
