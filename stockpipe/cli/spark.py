@@ -74,10 +74,12 @@ def _warm_up(settings: Settings, rounds: int) -> list[float]:
     from stockpipe.clean.warmup import warm_up
 
     with ui.progress() as bar:
-        task = bar.add_task("warming Spark up (cleans of a synthetic batch)", total=rounds)
-        return warm_up(
-            settings, get_spark(settings), rounds, on_round=lambda done, _s: bar.update(task, completed=done)
-        )
+        task = bar.add_task("warming Spark up (cleans of a synthetic batch)", total=rounds, rate="")
+
+        def on_round(done: int, seconds: float) -> None:
+            bar.update(task, completed=done, rate=f"last {seconds:.1f} s")
+
+        return warm_up(settings, get_spark(settings), rounds, on_round=on_round)
 
 
 @spark_app.command("stop")
