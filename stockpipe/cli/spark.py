@@ -49,7 +49,7 @@ def spark_start(
         ),
     ),
 ) -> None:
-    """Start the local Spark Connect server (or report the running one), warm; it stops itself when idle.
+    """Start the local Spark Connect server and warm it up (or report the running one); it stops when idle.
 
     Example:  stockpipe spark start --warm-up 6
     """
