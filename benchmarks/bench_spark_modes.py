@@ -69,22 +69,20 @@ def bench_mode(mode: str, runs: int, tmp: Path) -> list[dict[str, float]]:
                 check=True,
                 capture_output=True,
             )
-            steal = meter.percent()
-            out.append(
-                {
-                    "wall": time.perf_counter() - t0,
-                    "clean": float("nan"),
-                    "steal": float("nan") if steal is None else steal,
-                }
-            )
+            out.append({"wall": time.perf_counter() - t0, "clean": float("nan"), "steal": _steal(meter)})
         for _ in range(runs):
             meter = StealMeter()
             result = run_once(env)
-            result["steal"] = meter.percent() if meter.percent() is not None else float("nan")
+            result["steal"] = _steal(meter)
             out.append(result)
     finally:
         stop_owned(env)
     return out
+
+
+def _steal(meter: StealMeter) -> float:
+    value = meter.percent()
+    return float("nan") if value is None else value
 
 
 def report(results: dict[str, list[dict[str, float]]]) -> str:

@@ -22,7 +22,7 @@ or multi-user server (``docker-compose.yml``'s ``spark-connect``, a cluster) kee
 from __future__ import annotations
 
 import os
-import threading
+import time
 
 SHARED_CLASSLOADER_CONF = {
     "spark.sql.artifact.isolation.enabled": "false",
@@ -42,10 +42,9 @@ def main() -> None:
     print("stockpipe: Spark Connect host ready", flush=True)
     # the JVM waits for this program; this program waits for the JVM (a JVM killed with SIGKILL
     # cannot stop it, so it watches its parent)
-    stop = threading.Event()
-    while not stop.wait(PARENT_POLL_SECONDS):
-        if os.getppid() != parent:
-            os._exit(0)
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(0)
 
 
 if __name__ == "__main__":

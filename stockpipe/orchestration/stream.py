@@ -3,8 +3,8 @@
 A live source's cycle begins by having the consumer write what it holds, so its upload sees
 every record received until then. After a cycle that found nothing (a live source's bars
 arrive together, once per interval) the next one starts as soon as records arrive instead of
-at the end of the period. A live source connects only after Spark was warmed up (``clean.warmup``) and the dbt
-project parsed, so its first bars wait for neither.
+at the end of the period. A live source connects only after Spark was warmed up
+(``clean.warmup``) and the dbt project parsed, so its first bars wait for neither.
 
 Threads: the producer (simulator in real-time pacing, a polling live source, or a websocket feed
 writing trades to ``stock-trades`` plus the trades -> bars aggregator) and the consumer
@@ -428,8 +428,8 @@ class StreamRunner:
         """Before a live source connects: warm Spark up and parse dbt, so its first bars wait for neither.
 
         Up to ``stream.spark_warmup_rounds`` cleans of a synthetic batch (``clean.warmup``), fewer
-        once one takes at most ``warmup.WARM_ENOUGH_SECONDS``. A failed warm-up is logged and the stream
-        goes on cold; it never stops the stream.
+        once one takes at most ``warmup.WARM_ENOUGH_SECONDS``. A failed warm-up is logged and the
+        stream goes on cold; it never stops the stream.
         """
         warm_up(
             self.settings,

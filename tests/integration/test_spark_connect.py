@@ -63,9 +63,7 @@ def servers_of(data_dir: Path) -> list[psutil.Process]:
         try:
             cmd = " ".join(proc.info["cmdline"] or [])
             ours = str(data_dir) in cmd or str(data_dir) in json.dumps(proc.info.get("environ") or {})
-            if ours and (
-                "SparkConnectPlugin" in cmd or "stockpipe.clean.connect_" in cmd or "connect_host" in cmd
-            ):
+            if ours and any(mark in cmd for mark in SERVER_MARKS):
                 out.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
