@@ -253,6 +253,11 @@ def _die_with(parent: int) -> None:
     ``stockpipe run`` then failed with "port taken by another program"). A parent that died
     before the request was made is caught by the parent-pid check. Elsewhere a no-op.
     """
+    # the supervisor's Python handlers are still installed in this forked child until ``exec``: a
+    # SIGTERM arriving now would only set the supervisor's flag in this copy and be lost, and the
+    # server would outlive its parent (seen as a rare flake of the SIGKILL test); the default kills
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform != "linux":
         return
     import ctypes
