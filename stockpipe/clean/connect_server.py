@@ -120,7 +120,8 @@ def read_state(state_dir: Path) -> ServerState | None:
     return daemon.read_state(state_dir / STATE_FILE, ServerState, "Spark Connect")
 
 
-def _live_state(state_dir: Path) -> ServerState | None:
+def live_state(state_dir: Path) -> ServerState | None:
+    """The recorded server if its process is alive and its port answers, else None."""
     state = read_state(state_dir)
     if state is not None and daemon.pid_alive(state.pid, MARKER) and port_answers(state.port):
         return state
@@ -186,7 +187,7 @@ def ensure_server(settings: Settings, spark_conf: dict[str, str]) -> ServerState
     ``spark_conf`` (``session.spark_conf``) configures a server this call starts.
     """
     with start_lock(settings.state_dir, LOCK_FILE, START_TIMEOUT * 2):
-        state = _live_state(settings.state_dir)
+        state = live_state(settings.state_dir)
         if state is None:
             (settings.state_dir / STATE_FILE).unlink(missing_ok=True)  # stale: dead pid
             state = spawn_server(settings, spark_conf)

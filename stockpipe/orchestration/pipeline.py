@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from stockpipe.clean.companies import warn_unknown_symbols
 from stockpipe.clean.job import run_clean
-from stockpipe.clean.session import get_spark
+from stockpipe.clean.session import get_spark, open_in_background
 from stockpipe.errors import StepFailedError, StockpipeError
 from stockpipe.faults import fault_point
 from stockpipe.gold.runner import preload as preload_dbt
@@ -366,6 +366,9 @@ def run_pipeline(
     preload = bool(steps) and steps[0] not in dbt_steps and any(s in dbt_steps for s in steps)
     results = []
     with pipeline_lock(settings):
+        if SPARK_CLEANING_JOB in steps[1:]:
+            # the Spark Connect session opens (and a stopped server starts) during the steps before
+            open_in_background(settings)
         for name in steps:
             if preload and name != KAFKA_PRODUCER:
                 preload_dbt(settings)

@@ -5,21 +5,22 @@ The simulator, replay (bare dates are stamped at the session open), the Spark jo
 read sessions, holidays and early closes from here. The default exchange is NYSE (``XNYS``):
 regular hours 09:30-16:00 America/New_York, early closes (e.g. the day after Thanksgiving) at
 13:00, holidays without a session. Any ``exchange_calendars`` code (XLON, XAMS, XSHG, ...) or
-alias (NYSE, NASDAQ, LSE, ...) works for the ``exchange`` arguments. Each calendar is built once
-(about 0.3-0.5 s) and cached; ``exchange_calendars`` and pandas are imported lazily.
+alias (NYSE, NASDAQ, LSE, ...) works for the ``exchange`` arguments.
+
+Lookups read each exchange's sessions as a ``SessionTable`` (``session_table``): built from
+``exchange_calendars`` once per day and library version and kept in the user's cache folder, so
+a short process (a ``run``, an Airflow task) neither imports the library nor builds a calendar
+(about 1 s together, measured).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from stockpipe.errors import ConfigError
-
-if TYPE_CHECKING:
-    import exchange_calendars
+from stockpipe.sources.session_table import SessionTable, aliases, load_table
 
 EXCHANGE = "XNYS"
 DEFAULT_EXCHANGE = EXCHANGE
@@ -33,41 +34,30 @@ CALENDAR_START = "1990-01-01"
 def resolve_exchange(code: str | None) -> str:
     """The canonical ``exchange_calendars`` code of ``code`` (an alias such as NASDAQ resolves to
     XNYS; empty means XNYS); ``ConfigError`` when exchange_calendars does not know it."""
-    import exchange_calendars as xcals
-
     text = (code or "").strip().upper()
     if not text:
         return DEFAULT_EXCHANGE
-    names = set(xcals.get_calendar_names(include_aliases=True))
-    if text not in names:
+    canonical = aliases().get(text)
+    if canonical is None:
         raise ConfigError(
             f"Unknown exchange {code!r}: use an exchange_calendars code such as XNYS, XLON, XAMS or XSHG."
         )
-    return str(xcals.resolve_alias(text))
+    return canonical
 
 
-def calendar_for(code: str = DEFAULT_EXCHANGE) -> exchange_calendars.ExchangeCalendar:
-    """The cached calendar of ``code`` (from 1990, or its first supported day, to about a year ahead)."""
-    return _calendar(resolve_exchange(code))
+def table_for(code: str = DEFAULT_EXCHANGE) -> SessionTable:
+    """The sessions of ``code`` (from 1990, or its first supported day, to about a year ahead)."""
+    return _table(resolve_exchange(code))
 
 
 @lru_cache(maxsize=32)
-def _calendar(canonical: str) -> exchange_calendars.ExchangeCalendar:
-    import exchange_calendars as xcals
-    import pandas as pd
-
-    factories = xcals.calendar_utils.global_calendar_dispatcher._calendar_factories
-    cls = factories.get(canonical)
-    start = pd.Timestamp(CALENDAR_START)
-    lower = cls.bound_min() if cls is not None else None  # e.g. XSHG starts 1990-12-03
-    if lower is not None and lower > start:
-        start = lower
-    return xcals.get_calendar(canonical, start=start.strftime("%Y-%m-%d"))
+def _table(canonical: str) -> SessionTable:
+    return load_table(canonical, CALENDAR_START)
 
 
-def nyse_calendar() -> exchange_calendars.ExchangeCalendar:
-    """The cached XNYS calendar (1990 to about a year from today)."""
-    return calendar_for(EXCHANGE)
+def last_session(code: str = DEFAULT_EXCHANGE) -> date:
+    """The last session the calendar knows (about a year from today)."""
+    return table_for(code).last
 
 
 def exchange_zone(code: str = DEFAULT_EXCHANGE) -> ZoneInfo:
@@ -77,58 +67,37 @@ def exchange_zone(code: str = DEFAULT_EXCHANGE) -> ZoneInfo:
 
 @lru_cache(maxsize=32)
 def _zone(canonical: str) -> ZoneInfo:
-    return ZoneInfo(str(_calendar(canonical).tz))
+    return ZoneInfo(_table(canonical).tz)
 
 
-@lru_cache(maxsize=32)
-def _opens(code: str) -> tuple[dict[date, datetime], time]:
-    cal = calendar_for(code)
-    sched: Any = cal.schedule
-    days = sched.index.date.tolist()
-    opens = {
-        d: datetime.fromtimestamp(o, UTC) for d, o in zip(days, _epoch_seconds(sched["open"]), strict=True)
-    }
-    return opens, cal.open_times[-1][1]
+def session_bounds(day: date, code: str = DEFAULT_EXCHANGE) -> tuple[datetime, datetime] | None:
+    """Open and close (UTC) of ``day``'s session on ``code``; None on a day without one."""
+    table = table_for(code)
+    found = table.span(day, day)
+    return table.bounds(found.start)[1:] if found else None
 
 
 def session_open(day: date, code: str = DEFAULT_EXCHANGE) -> datetime:
     """The open of ``day``'s session on ``code``, in the exchange's zone; on a non-session day (a
     holiday row in an export) the exchange's regular open time."""
     canonical = resolve_exchange(code)
-    opens, regular = _opens(canonical)
-    found = opens.get(day)
     zone = _zone(canonical)
-    return found.astimezone(zone) if found is not None else datetime.combine(day, regular, zone)
+    bounds = session_bounds(day, canonical)
+    if bounds is None:
+        return datetime.combine(day, _table(canonical).regular_open, zone)
+    return bounds[0].astimezone(zone)
 
 
 def session_rows(code: str, start: date, end: date) -> list[tuple[str, date, datetime, datetime]]:
     """``(exchange, day, open_utc, close_utc)`` of every session of ``code`` in [start, end],
     clipped to the calendar's range (the Spark job's broadcast sessions table)."""
-    cal = calendar_for(code)
-    first, last = cal.first_session.date(), cal.last_session.date()
-    lo, hi = max(start, first), min(end, last)
-    if hi < lo:
-        return []
-    sched: Any = cal.schedule.loc[slice(lo.isoformat(), hi.isoformat())]
-    canonical = resolve_exchange(code)
-    days = sched.index.date.tolist()
-    return [
-        (canonical, d, datetime.fromtimestamp(o, UTC), datetime.fromtimestamp(c, UTC))
-        for d, o, c in zip(days, _epoch_seconds(sched["open"]), _epoch_seconds(sched["close"]), strict=True)
-    ]
-
-
-def _epoch_seconds(column: Any) -> list[int]:
-    """Whole epoch seconds of a tz-aware pandas column (vectorised: 10k rows in milliseconds)."""
-    import pandas as pd
-
-    seconds = (column - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    return [int(v) for v in seconds.tolist()]
+    table = table_for(code)
+    return [(table.code, *table.bounds(i)) for i in table.span(start, end)]
 
 
 def _bounds() -> tuple[date, date]:
-    cal = nyse_calendar()
-    return cal.first_session.date(), cal.last_session.date()
+    table = table_for(EXCHANGE)
+    return table.first, table.last
 
 
 def _check_range(start: date, end: date) -> None:
@@ -137,29 +106,18 @@ def _check_range(start: date, end: date) -> None:
         raise ConfigError(f"Dates {start}..{end} are outside the NYSE calendar's range {first}..{last}.")
 
 
-def _schedule(start: date, end: date) -> Any:
-    """Rows of the calendar schedule (``open``/``close`` UTC) for sessions in [start, end]."""
-    _check_range(start, end)
-    sched: Any = nyse_calendar().schedule
-    return sched.loc[slice(start.isoformat(), end.isoformat())]
-
-
 def trading_days(start: date, end: date) -> list[date]:
     """NYSE sessions from ``start`` to ``end`` inclusive (weekends and holidays removed)."""
-    if end < start:
-        return []
-    return [ts.date() for ts in _schedule(start, end).index]
+    return [day for day, _, _ in sessions(start, end)]
 
 
 def sessions(start: date, end: date) -> list[tuple[date, datetime, datetime]]:
     """``(day, open_utc, close_utc)`` for each NYSE session from ``start`` to ``end`` inclusive."""
     if end < start:
         return []
-    sched = _schedule(start, end)
-    return [
-        (day.date(), op.to_pydatetime().astimezone(UTC), cl.to_pydatetime().astimezone(UTC))
-        for day, op, cl in zip(sched.index, sched["open"], sched["close"], strict=True)
-    ]
+    _check_range(start, end)
+    table = table_for(EXCHANGE)
+    return [table.bounds(i) for i in table.span(start, end)]
 
 
 def session_minutes(day: date) -> tuple[datetime, datetime]:
@@ -194,10 +152,9 @@ def is_regular_session(ts: datetime) -> bool:
 
 def next_session_on_or_after(day: date) -> date:
     """The first trading day on or after ``day``."""
-    import pandas as pd
-
     _check_range(day, day)
-    return nyse_calendar().date_to_session(pd.Timestamp(day), direction="next").date()
+    table = table_for(EXCHANGE)
+    return table.bounds(table.index_on_or_after(day))[0]
 
 
 def latest_complete_session(now: datetime) -> date:

@@ -36,7 +36,7 @@ from stockpipe.contract.bar import DAILY_INTERVAL, INTERVAL_MINUTES, SCHEMA_VERS
 from stockpipe.errors import ConfigError
 from stockpipe.sources import price_path
 from stockpipe.sources.base import Source, SourceOptions
-from stockpipe.sources.calendar import EXCHANGE_TZ, latest_complete_session, nyse_calendar, sessions
+from stockpipe.sources.calendar import EXCHANGE_TZ, last_session, latest_complete_session, sessions
 from stockpipe.sources.companies import default_symbols
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class SimulatorSource(Source):
         if opts.end is not None:
             last = opts.end
         elif opts.realtime:
-            last = nyse_calendar().last_session.date()
+            last = last_session()
         else:
             last = first
         found = [Session(d, o, c) for d, o, c in sessions(first, last)]

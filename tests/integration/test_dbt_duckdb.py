@@ -209,10 +209,11 @@ def test_dim_date_and_keys_are_built_on_each_bars_own_timestamp(duckdb_warehouse
     assert companies.loc["AAPL", "sector"] == "Technology"
 
 
-def test_the_project_is_parsed_once_per_process_until_a_file_changes(
-    duckdb_warehouse: BuiltWarehouse, tmp_path: Path
+def test_the_project_is_parsed_once_until_a_file_changes(
+    duckdb_warehouse: BuiltWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """build, source freshness and test share one parse; every data test still runs."""
+    """build, source freshness and test share one parse, in this process and the next; every
+    data test still runs."""
     clone = clone_warehouse(duckdb_warehouse, tmp_path)
     project = tmp_path / "dbt"
     shutil.copytree(SHIPPED_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
@@ -233,14 +234,40 @@ def test_the_project_is_parsed_once_per_process_until_a_file_changes(
     assert "source.stockpipe.raw.stock_prices" in {n.unique_id for n in checked.nodes}
     assert project_manifest(settings) is first  # still the one parse
 
-    # a new process (no manifest in memory) on the unchanged project: parsed, manifest.json
-    # left as the first parse wrote it
+    # a new process (no manifest in memory) on the unchanged project: the saved manifest, no
+    # parse, manifest.json left as the first parse wrote it, and every test still runs on it
     written = settings.state_dir / "dbt" / "target" / "manifest.json"
     first_write = written.stat().st_mtime_ns
     runner_module._manifests.clear()
+    parse = runner_module.parse_project
+
+    def no_parse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("parsed although the saved manifest is current")
+
+    monkeypatch.setattr(runner_module, "parse_project", no_parse)
     again = project_manifest(settings)
     assert again is not first
+    assert again.nodes.keys() == first.nodes.keys()
+    assert {k: n.raw_code for k, n in again.nodes.items()} == {k: n.raw_code for k, n in first.nodes.items()}
+    # the variables the parse read (running adds those read while compiling, read anew each time)
+    assert again.env_vars
+    assert again.env_vars.items() <= first.env_vars.items()
     assert written.stat().st_mtime_ns == first_write
+    rechecked = run_quality(settings)
+    assert rechecked.success, rechecked.failed
+    assert sorted(n.unique_id for n in rechecked.nodes) == sorted(n.unique_id for n in checked.nodes)
+    monkeypatch.setattr(runner_module, "parse_project", parse)
+
+    # an environment variable the project reads changes, or the saved file is broken: parsed
+    assert "STOCKPIPE_DBT_FRESHNESS_WARN_HOURS" in again.env_vars
+    monkeypatch.setenv("STOCKPIPE_DBT_FRESHNESS_WARN_HOURS", "30")
+    runner_module._manifests.clear()
+    assert project_manifest(settings).env_vars["STOCKPIPE_DBT_FRESHNESS_WARN_HOURS"] == "30"
+    saved = settings.state_dir / "dbt" / "target" / runner_module.SAVED_MANIFEST
+    saved.write_bytes(saved.read_bytes()[:5000])
+    runner_module._manifests.clear()
+    assert project_manifest(settings).nodes.keys() == first.nodes.keys()
+    monkeypatch.delenv("STOCKPIPE_DBT_FRESHNESS_WARN_HOURS")
 
     model = project / "models" / "marts" / "mart_daily_returns.sql"
     model.write_text(model.read_text() + "\n-- edited\n")

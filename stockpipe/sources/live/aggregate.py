@@ -212,32 +212,13 @@ def exchange_time(ts: datetime, exchange: str = "XNYS") -> datetime:
 
 @lru_cache(maxsize=8)
 def _exchange_tz(exchange: str) -> tzinfo:
-
-    if exchange == EXCHANGE:
-        return EXCHANGE_TZ
-    from zoneinfo import ZoneInfo
-
-    import exchange_calendars as xcals
-
-    return ZoneInfo(str(xcals.get_calendar(exchange).tz))
+    return EXCHANGE_TZ if exchange == EXCHANGE else calendar.exchange_zone(exchange)
 
 
 @lru_cache(maxsize=4096)
 def _session_open(exchange: str, day: Any) -> datetime | None:
-
-    if exchange == calendar.EXCHANGE:
-        try:
-            return calendar.session_minutes(day)[0]
-        except Exception:  # not a session, or outside the calendar's range
-            return None
-    import exchange_calendars as xcals
-    import pandas as pd
-
-    cal = xcals.get_calendar(exchange)
-    stamp = pd.Timestamp(day)
-    if not cal.is_session(stamp):
-        return None
-    return cal.session_open(stamp).to_pydatetime().astimezone(UTC)
+    bounds = calendar.session_bounds(day, exchange)
+    return bounds[0] if bounds is not None else None
 
 
 class Aggregator:
