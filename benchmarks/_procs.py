@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from stockpipe.daemon import free_port
 
 
@@ -32,3 +34,39 @@ def stop_owned(env: dict[str, str]) -> None:
     """``stockpipe spark stop`` and ``stockpipe broker stop`` with the child's environment."""
     for cmd in (["spark", "stop"], ["broker", "stop"]):
         subprocess.run([sys.executable, "-m", "stockpipe", *cmd], env=env, capture_output=True, check=False)
+
+
+def tree_rss(proc: psutil.Process, only: str | None = None, skip: str | None = None) -> int | None:
+    """Resident memory of ``proc`` and its descendants, in bytes (None when none could be read).
+
+    ``only``/``skip`` keep or leave out processes whose name contains that text. A child running
+    the same executable as its parent is a fork that has not exec'd yet (the JVM forks for an
+    instant to run Hadoop's ``chmod``; a Python process may fork a worker): it shares its parent's
+    pages copy-on-write, so adding its RSS would count them twice. It adds its private pages (USS)
+    only.
+    """
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return None
+    exes: dict[int, str] = {}
+    for p in procs:
+        try:
+            exes[p.pid] = p.exe()
+        except psutil.Error:
+            continue
+    total, found = 0, False
+    for p in procs:
+        try:
+            name = p.name()
+            if (only is not None and only not in name) or (skip is not None and skip in name):
+                continue
+            parent_exe = exes.get(p.ppid())
+            if p is not proc and parent_exe is not None and parent_exe == exes.get(p.pid):
+                total += p.memory_full_info().uss
+            else:
+                total += p.memory_info().rss
+            found = True
+        except psutil.Error:
+            continue
+    return total if found else None

@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._procs import child_env, stop_owned
+from benchmarks._procs import child_env, stop_owned, tree_rss
 from benchmarks._report import write_section
 
 SYMBOLS = 500
@@ -99,21 +99,14 @@ def trading_days(n: int) -> tuple[date, date]:
 
 
 def peak_rss(proc: psutil.Process, stop: threading.Event, out: list[int]) -> None:
+    """Sample the RSS of ``proc``'s tree (the broker left out, fork copies counted once:
+    ``tree_rss``) every 0.2 s until ``stop``; append the peak to ``out``."""
     peak = 0
     while not stop.is_set():
-        try:
-            procs = [proc, *proc.children(recursive=True)]
-            total = 0
-            for p in procs:
-                try:
-                    if "tansu" in p.name():
-                        continue
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    continue
-            peak = max(peak, total)
-        except psutil.Error:
+        total = tree_rss(proc, skip="tansu")
+        if total is None:
             break
+        peak = max(peak, total)
         stop.wait(0.2)
     out.append(peak)
 

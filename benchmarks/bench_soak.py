@@ -37,6 +37,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._procs import tree_rss
 from benchmarks._report import write_section
 from stockpipe.daemon import free_port
 
@@ -54,24 +55,6 @@ class Sample:
     cycles: int
 
 
-def _tree_rss(proc: psutil.Process, only: str | None = None) -> int | None:
-    """RSS of ``proc`` and its descendants (only those whose name contains ``only``, if given)."""
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return None
-    total, found = 0, False
-    for p in procs:
-        try:
-            if only is not None and only not in p.name():
-                continue
-            total += p.memory_info().rss
-            found = True
-        except psutil.Error:
-            continue
-    return total if found else None
-
-
 def _state_pid(data_dir: Path, name: str) -> int | None:
     try:
         return int(json.loads((data_dir / "state" / name).read_text())["pid"])
@@ -85,10 +68,10 @@ def _jvm_rss(data_dir: Path, stream: psutil.Process, mode: str) -> int | None:
         if pid is None:
             return None
         try:
-            return _tree_rss(psutil.Process(pid), only="java")
+            return tree_rss(psutil.Process(pid), only="java")
         except psutil.Error:
             return None
-    return _tree_rss(stream, only="java")
+    return tree_rss(stream, only="java")
 
 
 def _broker_rss(data_dir: Path) -> int | None:
@@ -96,7 +79,7 @@ def _broker_rss(data_dir: Path) -> int | None:
     if pid is None:
         return None
     try:
-        return _tree_rss(psutil.Process(pid))
+        return tree_rss(psutil.Process(pid))
     except psutil.Error:
         return None
 

@@ -64,10 +64,7 @@ def resolve_symbol_exchanges(symbol_exchange: Mapping[str, str | None]) -> dict[
 @lru_cache(maxsize=32)
 def _session_rows(exchange: str) -> tuple[tuple[str, date, int, int], ...]:
     last = date(datetime.now(UTC).year + 2, 1, 1)  # clipped to the calendar's own end
-    return tuple(
-        (ex, day, int(op.timestamp()), int(cl.timestamp()))
-        for ex, day, op, cl in calendar.session_rows(exchange, FIRST_DAY, last)
-    )
+    return tuple(calendar.session_rows(exchange, FIRST_DAY, last))
 
 
 def session_calendar(
