@@ -64,6 +64,8 @@ class SpoolBatcher:
         self.assigned: set[int] = set()
         self.eof: set[int] = set()
         self.assigned_at: float | None = None
+        self.hold = False  # pause partitions as they are assigned (``consumer.EarlyJoin``)
+        self.start_offsets: dict[int, int] = {}  # partition -> offset it was assigned at
         self.result = ConsumeResult(0, 0, 0.0, cluster_id=cluster_id)
 
     # ---- rebalance callbacks (run inside consumer.consume) ----
@@ -79,8 +81,11 @@ class SpoolBatcher:
             self.buffers.pop(tp.partition, None)
             self.eof.discard(tp.partition)
             self.assigned.add(tp.partition)
+            self.start_offsets[tp.partition] = tp.offset
             log.info("assigned %s[%d] from offset %s", self.topic, tp.partition, tp.offset)
         consumer.assign(partitions)
+        if self.hold:
+            consumer.pause(partitions)
         self.assigned_at = time.monotonic()
 
     def on_revoke(self, consumer: Any, partitions: list[Any]) -> None:

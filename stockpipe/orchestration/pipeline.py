@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ from stockpipe.faults import fault_point
 from stockpipe.gold.runner import preload as preload_dbt
 from stockpipe.gold.runner import run_quality, run_transform
 from stockpipe.ingest.broker import ensure_bootstrap
-from stockpipe.ingest.consumer import consume_to_spool
+from stockpipe.ingest.consumer import EarlyJoin, consume_to_spool
 from stockpipe.ingest.producer import open_producer, produce_bars
 from stockpipe.ingest.topics import ensure_topic
 from stockpipe.lake.bronze import upload_spool
@@ -158,6 +159,9 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
         return _poll_live_source(settings, options, reporter)
     # opened first: the client's connection and producer-id handshake (0.5-1 s of librdkafka
     # timers) overlap with building the source (the trading calendar alone takes ~0.9 s)
+    early = _EARLY_JOIN.get()
+    if early is not None:  # run_step made sure of the broker and the topic: the consumer joins meanwhile
+        early.start(settings)
     opened = open_producer(settings)
     first, last = options.trading_days()
     symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
@@ -223,7 +227,7 @@ def kafka_consumer(settings: Settings, options: RunOptions, reporter: Reporter) 
 
     step = KAFKA_CONSUMER
     reporter.start(step, None)
-    result = consume_to_spool(settings, on_progress=_progress(reporter, step))
+    result = consume_to_spool(settings, on_progress=_progress(reporter, step), early=_EARLY_JOIN.get())
     return StepResult(step, counts={"records": result.records, "files": result.files})
 
 
@@ -322,6 +326,9 @@ STEPS: dict[str, StepFn] = {
     QUALITY_MODELS_TEST: quality_models_test,
 }
 KAFKA_STEPS = frozenset({KAFKA_PRODUCER, KAFKA_CONSUMER})
+_EARLY_JOIN: ContextVar[EarlyJoin | None] = ContextVar("stockpipe_early_join", default=None)
+"""Within ``run_pipeline`` when the consumer step directly follows the producer step: the
+consumer's group join (``EarlyJoin``), started by the producer step, taken by the consumer step."""
 
 
 def run_step(
@@ -365,13 +372,21 @@ def run_pipeline(
     dbt_steps = (BUILD_MODELS, QUALITY_MODELS_TEST)
     preload = bool(steps) and steps[0] not in dbt_steps and any(s in dbt_steps for s in steps)
     results = []
-    with pipeline_lock(settings):
-        if SPARK_CLEANING_JOB in steps[1:]:
-            # the Spark Connect session opens (and a stopped server starts) during the steps before
-            open_in_background(settings)
-        for name in steps:
-            if preload and name != KAFKA_PRODUCER:
-                preload_dbt(settings)
-                preload = False
-            results.append(run_step(name, settings, options, reporter))
+    pair = (KAFKA_PRODUCER, KAFKA_CONSUMER)
+    early = EarlyJoin() if any(steps[i : i + 2] == pair for i in range(len(steps))) else None
+    token = _EARLY_JOIN.set(early)
+    try:
+        with pipeline_lock(settings):
+            if SPARK_CLEANING_JOB in steps[1:]:
+                # the Spark Connect session opens (and a stopped server starts) during the steps before
+                open_in_background(settings)
+            for name in steps:
+                if preload and name != KAFKA_PRODUCER:
+                    preload_dbt(settings)
+                    preload = False
+                results.append(run_step(name, settings, options, reporter))
+    finally:
+        _EARLY_JOIN.reset(token)
+        if early is not None:
+            early.close()  # not taken (the run stopped before the consumer step): leave the group
     return results

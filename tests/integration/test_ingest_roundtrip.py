@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from stockpipe.contract.spool import spool_files
-from stockpipe.ingest.consumer import FlushSignal, consume_to_spool
+from stockpipe.contract.spool import spool_batches, spool_files
+from stockpipe.ingest.consumer import EarlyJoin, FlushSignal, consume_to_spool
 from stockpipe.ingest.producer import produce_bars, produce_raw
 from stockpipe.lake.bronze import read_manifest, upload_spool
 from stockpipe.settings import Settings
@@ -154,3 +154,70 @@ def _spooled(settings: Settings) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.read_metadata(p).num_rows for p in spool_files(settings.spool_dir))
+
+
+def test_a_consumer_that_joined_early_reads_nothing_until_taken_then_everything_once(
+    kafka_settings: Settings,
+) -> None:
+    """``stockpipe run``'s consumer joins the group during the producer step (EarlyJoin)."""
+    first = make_bars(300)
+    produce_bars(kafka_settings, first)
+    assert consume_to_spool(kafka_settings).records == 300  # committed: the early join starts after these
+    upload_spool(kafka_settings)
+    early = EarlyJoin()
+    early.start(kafka_settings)
+    _wait_for(early.assigned)
+    bars = make_bars(700, ("AMD", "INTC", "ORCL"))
+    assert produce_bars(kafka_settings, bars).sent == 700
+    time.sleep(1.0)  # the held consumer keeps polling: it must not read (or write) anything
+    assert early.held_records() == 0
+    assert spool_files(kafka_settings.spool_dir) == []
+    consumed = consume_to_spool(kafka_settings, early=early)
+    assert consumed.records == 700
+    upload_spool(kafka_settings)
+    offsets = bronze_offsets(kafka_settings)
+    assert len(offsets) == len(set(offsets)) == 1000
+    values = bronze_table(kafka_settings, ["value"])["value"].to_pylist()
+    assert sorted(values) == sorted(b.to_json_bytes() for b in [*first, *bars])
+    early.close()  # already taken: nothing left to close
+    assert consume_to_spool(kafka_settings, timeout=3).records == 0
+
+
+def test_an_early_consumer_that_is_never_taken_leaves_the_group_on_close(kafka_settings: Settings) -> None:
+    early = EarlyJoin()
+    early.start(kafka_settings)
+    _wait_for(early.assigned)
+    early.close()  # as when the producer step fails
+    assert produce_bars(kafka_settings, make_bars(200)).sent == 200
+    assert consume_to_spool(kafka_settings).records == 200
+    assert EarlyJoin().take() is None  # never started
+
+
+def test_run_pipeline_hands_the_consumer_step_a_consumer_opened_during_the_producer_step(
+    kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring of EarlyJoin in ``run``: the producer step starts the join, the consumer step
+    takes that consumer (whether its assignment also arrives before the consumer step is a race
+    with the producer's duration; the paused-until-taken behaviour is the test above)."""
+    from stockpipe.orchestration.pipeline import KAFKA_CONSUMER, KAFKA_PRODUCER, RunOptions, run_pipeline
+
+    taken: list[bool] = []
+    take = EarlyJoin.take
+
+    def spy(self: EarlyJoin) -> Any:
+        joined = take(self)
+        taken.append(joined is not None)
+        return joined
+
+    monkeypatch.setattr(EarlyJoin, "take", spy)
+    options = RunOptions(symbols=("AAPL", "MSFT"))
+    results = run_pipeline(kafka_settings, options, steps=(KAFKA_PRODUCER, KAFKA_CONSUMER))
+    sent, consumed = results[0].counts["bars_sent"], results[1].counts["records"]
+    assert sent == consumed > 0
+    assert taken == [True]
+    batches = spool_batches(kafka_settings.spool_dir)  # only the two Kafka steps ran: all in the spool
+    assert sum(b.last - b.first + 1 for b in batches) == sent
+    # a run without the producer step opens its consumer in the step, as before
+    taken.clear()
+    run_pipeline(kafka_settings, options, steps=(KAFKA_CONSUMER,))
+    assert taken == []
