@@ -157,11 +157,11 @@ def kafka_producer(settings: Settings, options: RunOptions, reporter: Reporter) 
     step = KAFKA_PRODUCER
     if options.source in POLLING_SOURCES and options.start is None:
         return _poll_live_source(settings, options, reporter)
-    # opened first: the client's connection and producer-id handshake (0.5-1 s of librdkafka
-    # timers) overlap with building the source (the trading calendar alone takes ~0.9 s)
     early = _EARLY_JOIN.get()
     if early is not None:  # run_step made sure of the broker and the topic: the consumer joins meanwhile
         early.start(settings)
+    # opened first: the client's connection and producer-id handshake (0.5-1 s of librdkafka
+    # timers) overlap with building the source (the trading calendar alone takes ~0.9 s)
     opened = open_producer(settings)
     first, last = options.trading_days()
     symbols = options.symbols or (default_symbols(options.n_symbols) if options.source == "simulator" else ())
@@ -380,13 +380,15 @@ def run_pipeline(
             if SPARK_CLEANING_JOB in steps[1:]:
                 # the Spark Connect session opens (and a stopped server starts) during the steps before
                 open_in_background(settings)
-            for name in steps:
-                if preload and name != KAFKA_PRODUCER:
-                    preload_dbt(settings)
-                    preload = False
-                results.append(run_step(name, settings, options, reporter))
+            try:
+                for name in steps:
+                    if preload and name != KAFKA_PRODUCER:
+                        preload_dbt(settings)
+                        preload = False
+                    results.append(run_step(name, settings, options, reporter))
+            finally:
+                if early is not None:  # not taken (the run stopped before the consumer step):
+                    early.close()  # leave the group while this run still holds the lock
     finally:
         _EARLY_JOIN.reset(token)
-        if early is not None:
-            early.close()  # not taken (the run stopped before the consumer step): leave the group
     return results
