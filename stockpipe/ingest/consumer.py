@@ -191,8 +191,8 @@ class EarlyJoin:
         try:
             while not self._stop.is_set():
                 msgs = consumer.consume(num_messages=CONSUME_BATCH, timeout=self.HOLD_POLL_SECONDS)
-                if msgs:  # none expected (paused as assigned); kept, not committed, if any came
-                    run.result.records += run.add(msgs)
+                if msgs:  # none expected (paused as assigned); any that come are handled as in
+                    run.result.records += run.add(msgs)  # the step: buffered, flushed, committed
         except Exception as exc:
             log.debug("the early consumer failed: %s", exc)
             run.buffers.clear()
