@@ -15,7 +15,11 @@ Every ``--sample-seconds`` it records the resident memory (RSS) of
 * the embedded broker (the pid in ``<data>/state/broker.json``),
 
 and the consumer lag (bars produced but not yet consumed) of the newest stream cycle
-(``<data>/state/stream_cycles.jsonl``). The verdict fits a line through the samples after the
+(``<data>/state/stream_cycles.jsonl``). Where the JDK's ``jcmd`` is on the PATH it also records,
+inside that JVM, the JIT's compiled code (``Compiler.codecache``: the code heaps' high-water mark) and the
+class metadata (``GC.heap_info``: metaspace committed), so the verdict can tell the JIT still compiling
+(growth that ends once the hot code is compiled) from anything else that grows: it reports the
+slope of the JVM's RSS less those two as well. The verdict fits a line through the samples after the
 warm-up (``--warmup-minutes``, at most half the run) per component and calls it flat when it grows
 less than ``--flat-mib-per-10min``. The embedded tansu broker keeps every message in memory
 (docs/architecture.md, 1a): its slope is reported, with the bytes per bar it implies.
@@ -26,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +55,8 @@ class Sample:
     seconds: float
     stream: int | None
     jvm: int | None
+    jit: int | None
+    metaspace: int | None
     broker: int | None
     lag: int | None
     produced: int | None
@@ -62,16 +70,61 @@ def _state_pid(data_dir: Path, name: str) -> int | None:
         return None
 
 
-def _jvm_rss(data_dir: Path, stream: psutil.Process, mode: str) -> int | None:
-    if mode == "connect":
-        pid = _state_pid(data_dir, "spark-connect.json")
-        if pid is None:
-            return None
+def _jvm_root(data_dir: Path, stream: psutil.Process, mode: str) -> psutil.Process | None:
+    """The process whose tree holds the JVM: the Connect server's supervisor, or the stream."""
+    if mode != "connect":
+        return stream
+    pid = _state_pid(data_dir, "spark-connect.json")
+    try:
+        return None if pid is None else psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _java_pid(root: psutil.Process) -> int | None:
+    """The largest ``java`` process in ``root``'s tree (not the JVM's short-lived forks)."""
+    best: tuple[int, int] | None = None
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    for p in procs:
         try:
-            return tree_rss(psutil.Process(pid), only="java")
+            if "java" in p.name() and (best is None or p.memory_info().rss > best[0]):
+                best = (p.memory_info().rss, p.pid)
         except psutil.Error:
-            return None
-    return tree_rss(stream, only="java")
+            continue
+    return None if best is None else best[1]
+
+
+CODE_HEAP_MAX_USED = re.compile(r"^CodeHeap '[^']+':.*\bmax_used=(\d+)Kb", re.MULTILINE)
+METASPACE_COMMITTED = re.compile(r"^\s*Metaspace\s+used \d+K, committed (\d+)K", re.MULTILINE)
+
+
+def _jcmd(pid: int, *command: str) -> str | None:
+    jcmd = shutil.which("jcmd")
+    if jcmd is None:
+        return None
+    try:
+        out = subprocess.run(
+            [jcmd, str(pid), *command], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def jit_code_bytes(text: str) -> int | None:
+    """Compiled code's high-water mark (``max_used``), summed over the code heaps of
+    ``jcmd PID Compiler.codecache``: the code cache pages ever touched, what its RSS follows."""
+    used = CODE_HEAP_MAX_USED.findall(text)
+    return sum(int(u) for u in used) * 1024 if used else None
+
+
+def metaspace_bytes(text: str) -> int | None:
+    """Metaspace committed, from ``jcmd PID GC.heap_info``."""
+    m = METASPACE_COMMITTED.search(text)
+    return int(m.group(1)) * 1024 if m else None
 
 
 def _broker_rss(data_dir: Path) -> int | None:
@@ -101,10 +154,17 @@ def _last_cycle(data_dir: Path) -> tuple[dict[str, object], int]:
 def sample(data_dir: Path, stream: psutil.Process, mode: str, started: float) -> Sample:
     cycle, cycles = _last_cycle(data_dir)
     lag, produced = cycle.get("lag"), cycle.get("produced")
+    root = _jvm_root(data_dir, stream, mode)
+    jvm = None if root is None else tree_rss(root, only="java")
+    pid = None if root is None else _java_pid(root)
+    codecache = None if pid is None else _jcmd(pid, "Compiler.codecache")
+    heap_info = None if pid is None else _jcmd(pid, "GC.heap_info")
     return Sample(
         seconds=time.monotonic() - started,
         stream=_own_rss(stream),
-        jvm=_jvm_rss(data_dir, stream, mode),
+        jvm=jvm,
+        jit=None if codecache is None else jit_code_bytes(codecache),
+        metaspace=None if heap_info is None else metaspace_bytes(heap_info),
         broker=_broker_rss(data_dir),
         lag=lag if isinstance(lag, int) else None,
         produced=produced if isinstance(produced, int) else None,
@@ -132,6 +192,17 @@ def slope_per_min(points: list[tuple[float, float]]) -> float | None:
     if var == 0:
         return None
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def jvm_rest(s: Sample) -> int | None:
+    """The JVM's RSS less its compiled code and metaspace (None unless all three are known)."""
+    if s.jvm is None or s.jit is None or s.metaspace is None:
+        return None
+    return s.jvm - s.jit - s.metaspace
+
+
+def _fmt1(value: int | None) -> str:
+    return "—" if value is None else f"{value / MIB:,.1f}"
 
 
 def _fmt(value: int | None, scale: int = MIB) -> str:
@@ -178,7 +249,8 @@ def main() -> None:
                     s = sample(data_dir, proc, args.spark_mode, started)
                     samples.append(s)
                     print(
-                        f"{s.seconds / 60:5.1f} min: stream {_fmt(s.stream)} MiB, JVM {_fmt(s.jvm)} MiB, "
+                        f"{s.seconds / 60:5.1f} min: stream {_fmt(s.stream)} MiB, JVM {_fmt(s.jvm)} MiB "
+                        f"(JIT code {_fmt1(s.jit)} MiB, metaspace {_fmt1(s.metaspace)} MiB), "
                         f"broker {_fmt(s.broker)} MiB, lag {s.lag}, produced {s.produced}, cycles {s.cycles}",
                         flush=True,
                     )
@@ -211,10 +283,13 @@ def report(samples: list[Sample], args: argparse.Namespace, final: dict[str, obj
     warm_s = min(args.warmup_minutes * 60, samples[-1].seconds / 2)
     steady = [s for s in samples if s.seconds >= warm_s]
     slopes: dict[str, float | None] = {}
-    for name in ("stream", "jvm", "broker", "lag"):
+    for name in ("stream", "jvm", "jit", "metaspace", "broker", "lag"):
         pts = [(s.seconds, float(v)) for s in steady if (v := getattr(s, name)) is not None]
         slope = slope_per_min(pts)
         slopes[name] = None if slope is None else (slope / MIB if name != "lag" else slope)
+    rest = [(s.seconds, float(r)) for s in steady if (r := jvm_rest(s)) is not None]
+    rest_slope = slope_per_min(rest)
+    slopes["rest"] = None if rest_slope is None else rest_slope / MIB
     produced = final.get("produced")
     produced = produced if isinstance(produced, int) else 0
 
@@ -239,7 +314,8 @@ def report(samples: list[Sample], args: argparse.Namespace, final: dict[str, obj
             "keeps every message until it stops: retention is not enforced, docs/architecture.md 1a)"
         )
     rows = "\n".join(
-        f"| {s.seconds / 60:.1f} | {_fmt(s.stream)} | {_fmt(s.jvm)} | {_fmt(s.broker)} | "
+        f"| {s.seconds / 60:.1f} | {_fmt(s.stream)} | {_fmt(s.jvm)} | {_fmt1(s.jit)} | "
+        f"{_fmt1(s.metaspace)} | {_fmt(jvm_rest(s))} | {_fmt(s.broker)} | "
         f"{'—' if s.lag is None else f'{s.lag:,}'} | {'—' if s.produced is None else f'{s.produced:,}'} |"
         for s in samples
     )
@@ -247,6 +323,12 @@ def report(samples: list[Sample], args: argparse.Namespace, final: dict[str, obj
         verdict(n, lbl)
         for n, lbl in (("stream", "stream"), ("jvm", "JVM"), ("broker", "broker"), ("lag", "lag"))
     )
+    jit_note = ""
+    if slopes["jit"] is not None and slopes["rest"] is not None:
+        jit_note = (
+            f". Inside the JVM: compiled code {slopes['jit']:+.2f} MiB/min, metaspace "
+            f"{slopes['metaspace'] or 0.0:+.2f} MiB/min; {verdict('rest', 'the JVM less those two')}"
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     command = f"benchmarks/bench_soak.py --minutes {args.minutes:g} --sample-seconds {args.sample_seconds:g}"
     if args.spark_mode != "connect":
@@ -263,12 +345,15 @@ the last samples are the final cycle). RSS in MiB, sampled every {args.sample_se
 produced but not yet consumed when the newest cycle ended ("produced" is as of that cycle).
 1-minute load average {load:.1f} at the end.
 
-| minute | stream RSS | JVM RSS | broker RSS | consumer lag | produced |
-|---:|---:|---:|---:|---:|---:|
+JIT code = the JVM's compiled code (code heaps' high-water mark), metaspace = committed
+class metadata, in MiB, both read with `jcmd` inside the JVM; "JVM less both" = JVM RSS minus them.
+
+| minute | stream RSS | JVM RSS | JIT code | metaspace | JVM less both | broker RSS | lag | produced |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 **Verdict** (slope after {warm_s / 60:.1f} min of warm-up; flat = under {args.flat_mib_per_10min:g} MiB per
-10 min): {verdicts}{broker_note}."""
+10 min): {verdicts}{broker_note}{jit_note}."""
 
 
 if __name__ == "__main__":
