@@ -268,7 +268,7 @@ class StreamSettings(BaseModel):
     cycle_seconds: float = Field(default=5.0, gt=0)
     speed: float = Field(default=60.0, gt=0, description="simulated seconds per wall second")
     spark_warmup_rounds: int = Field(
-        default=6,
+        default=20,
         ge=0,
         description=(
             "before a live source connects, `stream` runs up to this many cleans of a synthetic batch "
