@@ -44,9 +44,10 @@ SCRATCH_DIR = "spark-warmup"
 WARM_ENOUGH_SECONDS = 1.0
 """A round at most this long: the JIT has compiled the job's hot code, more rounds gain little.
 
-On this project's 2-core test machine no round gets there: back-to-back rounds on a fresh local
-server took 2.1 s at the 1st, 1.6-1.7 s at the 8th-12th and 1.4 s at the 14th (measured), so the
-rounds asked for all run; a faster machine stops sooner."""
+On this project's 2-core test machine, 20 back-to-back rounds on a new local server took 14.4 s
+at the 1st, 1.9-2.2 s at the 3rd-6th, 1.3-1.6 s at the 7th-14th and 1.1-1.4 s at the 15th-20th;
+20 more stopped at the 10th, at 1.0 s (measured). A new server runs every round asked for; a warm
+one, or a faster machine, stops sooner."""
 CLUSTER_ID = "stockpipe-warmup"
 SESSION = date(2024, 3, 4)  # any past NYSE session: the bars only have to be valid
 SYMBOLS = 2
