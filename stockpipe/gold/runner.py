@@ -483,9 +483,9 @@ def _read_text(path: Path) -> str | None:
 def preload(settings: Settings) -> threading.Thread:
     """Import dbt and the warehouse's adapter in a background thread (about 2 s of CPU).
 
-    ``run_pipeline`` calls this after the producer step when dbt steps follow: the consumer
-    mostly waits for the broker, so dbt's import runs meanwhile instead of at the start of the
-    build step. An import error is left for the dbt step itself to report.
+    ``run_pipeline`` calls this before its first step when dbt steps follow: the producer and
+    the consumer mostly wait for the broker, so dbt's import runs meanwhile instead of at the
+    start of the build step. An import error is left for the dbt step itself to report.
     """
 
     def load() -> None:
