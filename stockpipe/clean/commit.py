@@ -30,6 +30,7 @@ in place, ledger not yet updated).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from stockpipe.clean.state import Journal, delete_journal, load_ledger, save_ledger, write_layout_version
@@ -39,6 +40,19 @@ from stockpipe.lake.fs import LakeFS
 FAULT_GROUP = "CLEAN"  # STOCKPIPE_FAULT_CLEAN=<point>
 COPIED_SUFFIX = ".copied"
 FAULT_POINTS = ("after_staging", "after_journal", "mid_swap", "before_ledger")
+
+
+def attempt_staging(staging_root: str, name: str) -> str:
+    """A staging folder for this attempt alone: ``<staging_root>/<name>-<8 random hex digits>``.
+
+    Never the same folder twice, even for a rerun of the same bronze files (whose ``name``, the
+    run id, is the same): a Spark Connect server keeps running the job a killed client had sent
+    (measured: a killed client's job ran on for 30 s and more), so a killed attempt's write can
+    commit files into its staging folder after the next attempt has started. Only the folder the
+    journal names is swapped in, so those late files never reach silver; the next run's cleanup
+    of ``_staging`` deletes them.
+    """
+    return f"{staging_root}/{name}-{secrets.token_hex(4)}"
 
 
 def maybe_fault(point: str) -> None:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stockpipe.clean.commit import swap_partition
+from stockpipe.clean.commit import attempt_staging, swap_partition
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.contract.companies import spark_schema
 from stockpipe.contract.layout import silver_dir
@@ -147,8 +147,7 @@ def _unchanged(fs: LakeFS, root: str, data: bytes) -> bool:
 def _write(spark: SparkSession, fs: LakeFS, root: str, data: bytes, source: str) -> int:
     rows = parse_companies_csv(data, source)
     digest = hashlib.sha256(data).hexdigest()
-    staging = f"{silver_dir(root, '_staging')}/companies-{digest[:16]}"
-    fs.delete(staging)
+    staging = attempt_staging(silver_dir(root, "_staging"), f"companies-{digest[:16]}")
     df = spark.createDataFrame(rows, companies_schema()).coalesce(1)
     df.write.mode("overwrite").parquet(f"{staging}/new")
     swap_partition(fs, staged=f"{staging}/new", final=silver_dir(root, "companies"), aside=f"{staging}/old")

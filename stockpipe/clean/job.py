@@ -2,9 +2,11 @@
 
 ``run_clean`` is the I/O around the pure functions of ``transforms``:
 
-1. finish a previous run's commit if its journal is still there (``commit.apply_journal``) and
-   drop any other leftover staging; move a lake written before the daily dataset existed to the
-   current layout once (``clean.migrate``);
+1. over Spark Connect, stop what a killed run's client left running on the server
+   (``clean.orphans``); finish a previous run's commit if its journal is still there
+   (``commit.apply_journal``) and drop any other leftover staging (every attempt stages in a
+   folder of its own: ``commit.attempt_staging``); move a lake written before the daily
+   dataset existed to the current layout once (``clean.migrate``);
 2. list the bronze manifest and subtract the ledger: only bronze files never cleaned are read,
    all in ONE Spark read;
 3. parse, normalise and validate the batch ONCE, into a Spark cache on the executors' local disk
@@ -39,9 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths, new_manifest_entries, read_bronze
-from stockpipe.clean.commit import apply_journal, maybe_fault
+from stockpipe.clean.commit import apply_journal, attempt_staging, maybe_fault
 from stockpipe.clean.companies import read_companies, sync_companies, write_companies
 from stockpipe.clean.migrate import ensure_layout
+from stockpipe.clean.orphans import owned_session, reconnect_url
 from stockpipe.clean.rules import ALL_REASONS
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri, observe_batch
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
@@ -80,6 +83,7 @@ class CleanResult:
     companies_rows: int | None = None
     recovered: bool = False
     run_id: str | None = None
+    orphans_stopped: int = 0  # operations a killed run had left running on the Connect server
 
     def summary(self) -> list[tuple[str, Any]]:
         """Rows for the CLI summary table."""
@@ -97,6 +101,8 @@ class CleanResult:
             rows.append(("companies rows written", self.companies_rows))
         if self.recovered:
             rows.append(("interrupted run completed first", "yes"))
+        if self.orphans_stopped:
+            rows.append(("Spark operations of a killed run stopped", self.orphans_stopped))
         rows.append(("seconds", f"{self.seconds:.1f}"))
         return rows
 
@@ -160,23 +166,25 @@ def run_clean(
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
-        progress("recover", 0, 1)
-        recovered = recover(fs, paths)
-        new_lake = ensure_layout(session, fs, paths)
-        progress("recover", 1, 1)
-        ledger = load_ledger(fs, paths.state)
-        entries = new_manifest_entries(fs, paths, set(ledger.files), progress)
-        result = CleanResult(recovered=recovered)
-        if entries:
-            calendar = session_calendar(session, ref.exchanges)
-            result = _clean_batch(
-                session, fs, paths, entries, now or datetime.now(UTC), progress, ref.known, calendar, new_lake
-            )
-            result.recovered = recovered
-        if with_companies:
-            progress("companies", 0, 1)
-            result.companies_rows = sync_companies(session, fs, paths.root, ref.csv)
-            progress("companies", 1, 1)
+        with owned_session(fs, paths.state, session, reconnect_url(settings, session)) as stopped:
+            progress("recover", 0, 1)
+            recovered = recover(fs, paths)
+            new_lake = ensure_layout(session, fs, paths)
+            progress("recover", 1, 1)
+            ledger = load_ledger(fs, paths.state)
+            entries = new_manifest_entries(fs, paths, set(ledger.files), progress)
+            result = CleanResult(recovered=recovered)
+            if entries:
+                calendar = session_calendar(session, ref.exchanges)
+                at = now or datetime.now(UTC)
+                known = ref.known
+                result = _clean_batch(session, fs, paths, entries, at, progress, known, calendar, new_lake)
+                result.recovered = recovered
+            if with_companies:
+                progress("companies", 0, 1)
+                result.companies_rows = sync_companies(session, fs, paths.root, ref.csv)
+                progress("companies", 1, 1)
+        result.orphans_stopped = stopped
     finally:
         fs.close()
     result.seconds = time.monotonic() - started
@@ -199,7 +207,7 @@ def _clean_batch(
 
     names = sorted(e.file for e in entries)
     run_id = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
-    staging = f"{paths.staging_root}/{run_id}"
+    staging = attempt_staging(paths.staging_root, run_id)
     expected = sum(e.records for e in entries)
     progress("clean", 0, expected)
 

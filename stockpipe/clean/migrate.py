@@ -26,7 +26,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from stockpipe.clean import transforms
-from stockpipe.clean.commit import apply_journal, maybe_fault
+from stockpipe.clean.commit import apply_journal, attempt_staging, maybe_fault
 from stockpipe.clean.state import Journal, load_layout_version, write_journal, write_layout_version
 from stockpipe.contract.layout import DAILY_PRICES, INTRADAY_PRICES, SILVER_LAYOUT_VERSION
 
@@ -62,7 +62,7 @@ def ensure_layout(spark: SparkSession, fs: LakeFS, paths: LakePaths) -> bool:
 
 def _move_daily_bars(spark: SparkSession, fs: LakeFS, paths: LakePaths, days: list[str]) -> None:
     run_id = "layout-" + hashlib.sha256("\n".join(days).encode()).hexdigest()[:16]
-    staging = f"{paths.staging_root}/{run_id}"
+    staging = attempt_staging(paths.staging_root, run_id)
     day_folders = [f"{INTRADAY_PRICES.partition}={d}" for d in days]
     stored = transforms.read_silver(spark, INTRADAY_PRICES, paths.prices, day_folders)
 

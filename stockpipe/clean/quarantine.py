@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from stockpipe.clean import transforms
 from stockpipe.clean.bronze_reader import LakePaths
-from stockpipe.clean.commit import apply_journal, maybe_fault
+from stockpipe.clean.commit import apply_journal, attempt_staging, maybe_fault
 from stockpipe.clean.companies import sync_companies
 from stockpipe.clean.job import _write_silver, load_reference, recover
 from stockpipe.clean.migrate import ensure_layout
+from stockpipe.clean.orphans import owned_session, reconnect_url
 from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, write_journal
@@ -280,13 +281,14 @@ def run_replay(
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
-        recovered = recover(fs, paths)
-        new_lake = ensure_layout(session, fs, paths)
-        # the reference the rules just used becomes silver/companies too (dim_companies)
-        sync_companies(session, fs, paths.root, ref.csv)
-        calendar = session_calendar(session, ref.exchanges)
-        result = _replay(session, fs, paths, rule, now, ref.known, calendar, new_lake)
-        result.recovered = recovered
+        with owned_session(fs, paths.state, session, reconnect_url(settings, session)):
+            recovered = recover(fs, paths)
+            new_lake = ensure_layout(session, fs, paths)
+            # the reference the rules just used becomes silver/companies too (dim_companies)
+            sync_companies(session, fs, paths.root, ref.csv)
+            calendar = session_calendar(session, ref.exchanges)
+            result = _replay(session, fs, paths, rule, now, ref.known, calendar, new_lake)
+            result.recovered = recovered
     finally:
         fs.close()
     result.seconds = time.monotonic() - started
@@ -328,7 +330,7 @@ def _replay(
             "\n".join(sorted(f"{qf.uri}:{pc.sum(m).as_py()}" for qf, m in picked)).encode()
         ).hexdigest()[:16]
     )
-    staging = f"{paths.staging_root}/{run_id}"
+    staging = attempt_staging(paths.staging_root, run_id)
 
     bronze = spark.createDataFrame(_as_bronze(candidates))
     validated = transforms.clean(bronze, now=now, known_symbols=known, calendar=calendar).cache()

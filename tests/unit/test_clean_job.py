@@ -390,6 +390,54 @@ def test_leftover_staging_of_a_killed_run_is_discarded(spark: Any, settings: Set
     assert len(silver_rows(spark, settings)) == 1
 
 
+def test_a_killed_attempts_late_write_never_reaches_silver(
+    spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Spark Connect server runs on the job a killed client sent and may commit its files late.
+
+    Attempt 1 dies after staging (before its journal). Attempt 2, the rerun of the same bronze
+    files, is interrupted after its own staging: there attempt 1's staged files appear again in
+    attempt 1's staging folder, as a job still running on the server would commit them. Attempt 2
+    must swap in only its own files: every bar once, one file per partition.
+    """
+    import shutil
+
+    bars = [bar_json(symbol=s) for s in ("AAPL", "MSFT")]
+    write_bronze(settings.lake_root, bars)
+    staging_root = silver_dir(settings, "_staging")
+
+    def killed(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("attempt 1 killed before its journal")
+
+    monkeypatch.setattr(job, "write_journal", killed)
+    with pytest.raises(RuntimeError, match="attempt 1 killed"):
+        clean(settings, spark)
+    monkeypatch.undo()
+    (first,) = [p for p in staging_root.iterdir() if p.is_dir()]
+    late = tmp_path / "late"
+    shutil.copytree(first, late)
+    assert list(late.rglob("*.parquet")), "attempt 1 staged no file"
+
+    put_back: list[Path] = []
+
+    def late_commit(point: str) -> None:
+        if point == "after_staging":
+            shutil.copytree(late, first, dirs_exist_ok=True)
+            put_back.append(first)
+
+    monkeypatch.setattr(job, "maybe_fault", late_commit)
+    result = clean(settings, spark)
+
+    assert put_back == [first], "attempt 2 never reached its staging point: nothing was simulated"
+    assert result.silver_rows_written == 2
+    assert len(silver_rows(spark, settings)) == 2
+    days = list((silver_dir(settings, "stock_prices")).glob("trade_date=*"))
+    assert [len(list(d.glob("*.parquet"))) for d in days] == [1]
+    monkeypatch.undo()
+    clean(settings, spark)  # the next run clears what the late write left in staging
+    assert not first.exists()
+
+
 @pytest.mark.parametrize("state", ["not_started", "old_moved_aside", "new_in_place", "done"])
 def test_swap_partition_converges_from_every_intermediate_state(
     spark: Any, settings: Settings, state: str

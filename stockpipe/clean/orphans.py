@@ -1,0 +1,163 @@
+"""Stopping what a killed client left running on a Spark Connect server.
+
+A Spark Connect server keeps running an operation whose client process died: the server only
+notices when it has results to send. Measured on the local server, a job whose client was
+SIGKILLed kept both cores busy for 30 s and more; a killed ``stockpipe run`` of a large batch
+would leave its write running on the server, competing with the rerun, and its cached batch
+would stay on the server until the session expires.
+
+Silver is safe without this module: every attempt writes to a staging folder of its own
+(``commit.attempt_staging``), and only the folder its journal names is swapped in. This module
+frees the server:
+
+* ``owned_session`` records the client session of a cleaning run in
+  ``silver/_state/spark-session.json`` (its session id and the server's ``host:port``, never the
+  URL, which may carry a token) before the run's first job, and deletes the record when the run
+  ends. A run interrupted by a signal (``KeyboardInterrupt``, ``SystemExit``) first interrupts
+  its own operations.
+* A record found at the start of a run names the session of a client that died mid-run (runs on
+  one data folder hold the pipeline lock, so no other client is using it). ``owned_session``
+  opens that session, interrupts every operation in it and releases it (its cache with it),
+  then deletes the record.
+
+Classic sessions run their jobs in the client's own JVM, which dies with it: nothing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from stockpipe.errors import first_line
+from stockpipe.settings import redact_url
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from stockpipe.lake.fs import LakeFS
+    from stockpipe.settings import Settings
+
+log = logging.getLogger(__name__)
+RECORD = "spark-session.json"
+SESSION_PARAM = "session_id"
+
+
+def is_connect(spark: Any) -> bool:
+    """True for a Spark Connect client session (its jobs run on a server, not in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def reconnect_url(settings: Settings, spark: Any) -> str | None:
+    """The Connect URL ``spark`` was opened on, from ``settings``; None for a classic session.
+
+    ``spark.remote`` when set, else the local server's URL when it is running (never started
+    here); None when these settings do not name the server (a session handed in from elsewhere).
+    """
+    if not is_connect(spark):
+        return None
+    if settings.spark.remote is not None:
+        return settings.spark.remote.get_secret_value()
+    if settings.spark.mode == "classic":
+        return None
+    from stockpipe.clean.connect_server import live_state
+
+    state = live_state(settings.state_dir)
+    return state.url if state is not None else None
+
+
+def endpoint(url: str) -> str:
+    """``host:port`` of a ``sc://`` URL (no parameters, so no token)."""
+    parsed = urlparse(url)
+    return f"{parsed.hostname}:{parsed.port or 15002}"
+
+
+def with_session_id(url: str, session_id: str) -> str:
+    """``url`` with its ``session_id`` parameter set to ``session_id`` (other parameters kept)."""
+    base, _, params = url.partition("/;")
+    kept = [p for p in params.split(";") if p and not p.startswith(f"{SESSION_PARAM}=")]
+    return f"{base.rstrip('/')}/;{';'.join([*kept, f'{SESSION_PARAM}={session_id}'])}"
+
+
+def stop_session(url: str, session_id: str) -> int:
+    """Interrupt every operation of the server session ``session_id`` and release it; how many.
+
+    Never raises: a session the server no longer has (released, expired, the server restarted)
+    has nothing left to stop.
+    """
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    try:
+        other = ConnectSession.builder.remote(with_session_id(url, session_id)).create()
+    except Exception as exc:
+        log.debug("could not open Spark session %s: %s", session_id, redact_url(first_line(exc)))
+        return 0
+    stopped = 0
+    try:
+        stopped = len(other.interruptAll())
+    except Exception as exc:  # INVALID_HANDLE.SESSION_CLOSED and the like: nothing runs there
+        log.debug("interrupting Spark session %s: %s", session_id, redact_url(first_line(exc)))
+    finally:
+        with suppress(Exception):
+            other.stop()  # releases the session on the server (its cached batch too)
+    return stopped
+
+
+def _read(fs: LakeFS, uri: str) -> dict[str, Any] | None:
+    if not fs.exists(uri):
+        return None
+    try:
+        doc = json.loads(fs.read_bytes(uri))
+    except ValueError:
+        return None  # unreadable: nothing to act on, the record is rewritten below
+    return doc if isinstance(doc, dict) else None
+
+
+def stop_orphans(fs: LakeFS, state_dir: str, url: str, own_session_id: str) -> int:
+    """Stop the session a recorded, dead client left on the server at ``url``; operations stopped."""
+    uri = f"{state_dir}/{RECORD}"
+    doc = _read(fs, uri)
+    stopped = 0
+    if doc is not None:
+        session_id = str(doc.get("session_id") or "")
+        if session_id and session_id != own_session_id and doc.get("endpoint") == endpoint(url):
+            stopped = stop_session(url, session_id)
+            log.info("Stopped %d operation(s) of Spark session %s left by a killed run.", stopped, session_id)
+        fs.delete(uri)
+    return stopped
+
+
+@contextmanager
+def owned_session(fs: LakeFS, state_dir: str, spark: SparkSession, url: str | None) -> Iterator[int]:
+    """For the block: stop a dead client's leftovers, then record ``spark``'s session (see module).
+
+    Yields how many operations of a killed run were stopped (0 when ``url`` is None: classic).
+    """
+    if url is None:
+        yield 0
+        return
+    session_id = str(spark.session_id)  # type: ignore[attr-defined]  # Connect sessions have it
+    stopped = stop_orphans(fs, state_dir, url, session_id)
+    doc = {
+        "version": 1,
+        "session_id": session_id,
+        "endpoint": endpoint(url),
+        "host": socket.gethostname(),
+        "started_at": time.time(),
+    }
+    uri = f"{state_dir}/{RECORD}"
+    fs.write_atomic(uri, json.dumps(doc).encode())
+    try:
+        yield stopped
+    except (KeyboardInterrupt, SystemExit):
+        # the client is going away: what it sent must not run on without it
+        with suppress(Exception):
+            spark.interruptAll()
+        raise
+    finally:
+        fs.delete(uri)

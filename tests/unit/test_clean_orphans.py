@@ -1,0 +1,118 @@
+"""What a killed client left running on the Spark Connect server is stopped by the next run.
+
+Over the session's real Connect server (``spark_connect_server``): a client process records its
+session as a cleaning run does (``orphans.owned_session``), sends a long job and is SIGKILLed
+while the server runs it. The next ``run_clean`` must interrupt that operation and release the
+dead client's session before it starts, and leave no record behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from stockpipe.clean.bronze_reader import LakePaths
+from stockpipe.clean.job import run_clean
+from stockpipe.clean.orphans import RECORD, endpoint, stop_session, with_session_id
+from stockpipe.clean.session import lake_uri
+from stockpipe.settings import Settings
+from tests.e2e_helpers import REPO_ROOT
+from tests.fixtures.spark import CONNECT_LOGS
+from tests.helpers_bronze import bar_json, local_path, write_bronze
+
+DEAD_CLIENT = """
+import sys
+from pyspark.sql.connect.session import SparkSession
+from stockpipe.clean.orphans import owned_session
+from stockpipe.lake.fs import LakeFS
+
+url, root, state = sys.argv[1:4]
+spark = SparkSession.builder.remote(url).create()
+with owned_session(LakeFS(root), state, spark, url):
+    print(spark.session_id, flush=True)
+    spark.range(0, 10**13, numPartitions=2).selectExpr("sum(hash(id))").collect()
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sc://127.0.0.1:15002", "sc://127.0.0.1:15002/;session_id=S"),
+        ("sc://h:1/", "sc://h:1/;session_id=S"),
+        ("sc://h:1/;token=t;use_ssl=true", "sc://h:1/;token=t;use_ssl=true;session_id=S"),
+        ("sc://h:1/;session_id=OLD;token=t", "sc://h:1/;token=t;session_id=S"),
+    ],
+)
+def test_with_session_id_keeps_every_other_parameter(url: str, expected: str) -> None:
+    assert with_session_id(url, "S") == expected
+
+
+def test_the_recorded_endpoint_never_carries_the_token() -> None:
+    assert endpoint("sc://db.example:443/;token=secret;use_ssl=true") == "db.example:443"
+    assert endpoint("sc://127.0.0.1") == "127.0.0.1:15002"
+
+
+def _wait_for_job_of(session_id: str, log: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Until the server log shows a task of ``session_id``'s job started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        lines = log.read_text(errors="replace").splitlines()
+        if any(session_id in line and "Submitting" in line for line in lines):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no job of session {session_id} started on the server")
+
+
+def test_the_next_run_stops_what_a_killed_client_left_running(
+    spark_connect: Any, spark_connect_server: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")  # pyspark's functions build Connect columns
+    url = spark_connect_server
+    spark_settings = settings.spark.model_copy(update={"remote": SecretStr(url)})
+    remote = settings.model_copy(update={"spark": spark_settings})
+    paths = LakePaths(lake_uri(remote), remote.kafka.topic)
+    record = local_path(paths.state) / RECORD
+    dead = subprocess.Popen(
+        [sys.executable, "-c", DEAD_CLIENT, url, paths.root, paths.state],
+        cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+    )  # fmt: skip
+    assert dead.stdout is not None
+    orphan = dead.stdout.readline().strip()
+    assert orphan, dead.communicate()
+    try:
+        _wait_for_job_of(orphan, CONNECT_LOGS[url], dead)
+        assert record.exists()
+        dead.send_signal(signal.SIGKILL)
+        dead.wait(timeout=30)
+
+        write_bronze(remote.lake_root, [bar_json()])
+        now = datetime(2024, 3, 10, tzinfo=UTC)
+        result = run_clean(remote, spark=spark_connect, now=now, with_companies=False)
+    finally:
+        if dead.poll() is None:
+            dead.kill()
+        stop_session(url, orphan)  # whatever happened, the shared server must not keep the job
+
+    assert result.orphans_stopped == 1
+    assert ("Spark operations of a killed run stopped", 1) in result.summary()
+    assert result.silver_rows_written == 1
+    assert not record.exists()
+    released = ConnectSession.builder.remote(with_session_id(url, orphan)).create()
+    try:
+        with pytest.raises(Exception, match="SESSION_CLOSED"):
+            released.range(1).count()
+    finally:
+        released.client.close()
