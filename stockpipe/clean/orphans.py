@@ -15,10 +15,12 @@ frees the server:
   URL, which may carry a token) before the run's first job, and deletes the record when the run
   ends. A run interrupted by a signal (``KeyboardInterrupt``, ``SystemExit``) first interrupts
   its own operations.
-* A record found at the start of a run names the session of a client that died mid-run (runs on
-  one data folder hold the pipeline lock, so no other client is using it). ``owned_session``
-  opens that session, interrupts every operation in it and releases it (its cache with it),
-  then deletes the record.
+* A record found at the start of a run names the session of a client that died mid-run: runs on
+  one data folder hold the pipeline lock and Airflow runs one task of the DAG at a time. Should
+  the record name a process that is still alive on this machine (same pid and start time: a
+  ``stockpipe clean`` started by hand during a run), the run stops with a clear error instead.
+  Otherwise ``owned_session`` opens that session, interrupts every operation in it and releases
+  it (its cache with it), then deletes the record.
 
 Classic sessions run their jobs in the client's own JVM, which dies with it: nothing to do.
 """
@@ -27,14 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from stockpipe.errors import first_line
+from stockpipe.errors import StockpipeError, first_line
 from stockpipe.settings import redact_url
 
 if TYPE_CHECKING:
@@ -118,13 +120,45 @@ def _read(fs: LakeFS, uri: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _process_started(pid: int) -> float | None:
+    """The start time of the live process ``pid`` (None if there is none)."""
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def _this_process() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "process_started": _process_started(pid)}
+
+
+def _alive_elsewhere(doc: dict[str, Any]) -> bool:
+    """True when the record names another process of this machine that is still running."""
+    pid = doc.get("pid")
+    if doc.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    started = _process_started(pid)  # with the pid, the start time: a recycled pid is not the owner
+    return started is not None and started == doc.get("process_started")
+
+
 def stop_orphans(fs: LakeFS, state_dir: str, url: str, own_session_id: str) -> int:
-    """Stop the session a recorded, dead client left on the server at ``url``; operations stopped."""
+    """Stop the session a recorded, dead client left on the server at ``url``; operations stopped.
+
+    Raises ``StockpipeError`` when the recorded client is a live process of this machine.
+    """
     uri = f"{state_dir}/{RECORD}"
     doc = _read(fs, uri)
     stopped = 0
     if doc is not None:
         session_id = str(doc.get("session_id") or "")
+        if session_id != own_session_id and _alive_elsewhere(doc):
+            raise StockpipeError(
+                f"The lake is being cleaned by process {doc['pid']} on this machine; "
+                "wait for it to finish (two cleaning runs must not share a lake)."
+            )
         if session_id and session_id != own_session_id and doc.get("endpoint") == endpoint(url):
             stopped = stop_session(url, session_id)
             log.info("Stopped %d operation(s) of Spark session %s left by a killed run.", stopped, session_id)
@@ -143,13 +177,7 @@ def owned_session(fs: LakeFS, state_dir: str, spark: SparkSession, url: str | No
         return
     session_id = str(spark.session_id)  # type: ignore[attr-defined]  # Connect sessions have it
     stopped = stop_orphans(fs, state_dir, url, session_id)
-    doc = {
-        "version": 1,
-        "session_id": session_id,
-        "endpoint": endpoint(url),
-        "host": socket.gethostname(),
-        "started_at": time.time(),
-    }
+    doc = {"version": 1, "session_id": session_id, "endpoint": endpoint(url), **_this_process()}
     uri = f"{state_dir}/{RECORD}"
     fs.write_atomic(uri, json.dumps(doc).encode())
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from pydantic import SecretStr
 
 from stockpipe.clean.bronze_reader import LakePaths
 from stockpipe.clean.job import run_clean
-from stockpipe.clean.orphans import RECORD, endpoint, stop_session, with_session_id
+from stockpipe.clean.orphans import RECORD, endpoint, stop_orphans, stop_session, with_session_id
 from stockpipe.clean.session import lake_uri
 from stockpipe.settings import Settings
 from tests.e2e_helpers import REPO_ROOT
@@ -116,3 +117,59 @@ def test_the_next_run_stops_what_a_killed_client_left_running(
             released.range(1).count()
     finally:
         released.client.close()
+
+
+def _record(tmp_path: Path, **doc: Any) -> tuple[Any, str, Path]:
+    import json
+
+    from stockpipe.lake.fs import LakeFS
+
+    state = tmp_path / "silver" / "_state"
+    state.mkdir(parents=True)
+    (state / RECORD).write_text(json.dumps({"version": 1, "endpoint": "127.0.0.1:1", **doc}))
+    return LakeFS(tmp_path.as_uri()), f"{tmp_path.as_uri()}/silver/_state", state / RECORD
+
+
+def test_a_record_of_a_live_process_here_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    """``stockpipe clean`` started by hand while a run cleans the same lake: refuse, touch nothing."""
+    import psutil
+
+    from stockpipe.errors import StockpipeError
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(live.pid).create_time()
+        fs, state, record = _record(
+            tmp_path, session_id="s-live", host=socket.gethostname(), pid=live.pid, process_started=started
+        )
+        with pytest.raises(StockpipeError, match=f"being cleaned by process {live.pid} on this machine"):
+            stop_orphans(fs, state, "sc://127.0.0.1:1", "s-mine")
+        assert record.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+@pytest.mark.parametrize("owner", ["dead", "recycled pid", "other host"])
+def test_a_record_of_a_dead_or_unknown_process_is_taken_over(tmp_path: Path, owner: str) -> None:
+    """A dead owner (or a pid now used by another process, or another machine's) does not block."""
+    import psutil
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid, host, started = gone.pid, socket.gethostname(), 0.0
+        if owner != "dead":  # a live process, but not the one that wrote the record
+            pid, started = live.pid, psutil.Process(live.pid).create_time()
+        if owner == "recycled pid":
+            started -= 100  # the recorded owner started earlier: it was another process
+        if owner == "other host":
+            host = "another-worker"
+        fs, state, record = _record(tmp_path, session_id="s-old", host=host, pid=pid, process_started=started)
+        # the record's server (127.0.0.1:1) is not this run's: nothing to open, the record is dropped
+        assert stop_orphans(fs, state, "sc://127.0.0.1:2", "s-mine") == 0
+        assert not record.exists()
+    finally:
+        live.kill()
+        live.wait()
