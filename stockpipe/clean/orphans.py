@@ -89,24 +89,27 @@ def with_session_id(url: str, session_id: str) -> str:
 def stop_session(url: str, session_id: str) -> int:
     """Interrupt every operation of the server session ``session_id`` and release it; how many.
 
-    Never raises: a session the server no longer has (released, expired, the server restarted)
-    has nothing left to stop.
+    A bare Connect client, not a ``SparkSession``: a session built and stopped here could take
+    the place of the process's default and active session, or clear it. Never raises: a
+    session the server no longer has (released, expired, the server restarted) has nothing
+    left to stop.
     """
-    from pyspark.sql.connect.session import SparkSession as ConnectSession
+    from pyspark.sql.connect.client import SparkConnectClient
 
     try:
-        other = ConnectSession.builder.remote(with_session_id(url, session_id)).create()
+        client = SparkConnectClient(connection=with_session_id(url, session_id))
     except Exception as exc:
         log.debug("could not open Spark session %s: %s", session_id, redact_url(first_line(exc)))
         return 0
     stopped = 0
     try:
-        stopped = len(other.interruptAll())
+        stopped = len(client.interrupt_all() or [])
+        client.release_session()  # on the server: the session and its cached batch
     except Exception as exc:  # INVALID_HANDLE.SESSION_CLOSED and the like: nothing runs there
-        log.debug("interrupting Spark session %s: %s", session_id, redact_url(first_line(exc)))
+        log.debug("stopping Spark session %s: %s", session_id, redact_url(first_line(exc)))
     finally:
         with suppress(Exception):
-            other.stop()  # releases the session on the server (its cached batch too)
+            client.close()
     return stopped
 
 

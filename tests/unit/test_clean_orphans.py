@@ -77,6 +77,7 @@ def _wait_for_job_of(session_id: str, log: Path, proc: subprocess.Popen[str], ti
 def test_the_next_run_stops_what_a_killed_client_left_running(
     spark_connect: Any, spark_connect_server: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pyspark.sql.connect.client import SparkConnectClient
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")  # pyspark's functions build Connect columns
@@ -100,6 +101,7 @@ def test_the_next_run_stops_what_a_killed_client_left_running(
         dead.wait(timeout=30)
 
         write_bronze(remote.lake_root, [bar_json()])
+        active = ConnectSession.getActiveSession()
         now = datetime(2024, 3, 10, tzinfo=UTC)
         result = run_clean(remote, spark=spark_connect, now=now, with_companies=False)
     finally:
@@ -111,12 +113,13 @@ def test_the_next_run_stops_what_a_killed_client_left_running(
     assert ("Spark operations of a killed run stopped", 1) in result.summary()
     assert result.silver_rows_written == 1
     assert not record.exists()
-    released = ConnectSession.builder.remote(with_session_id(url, orphan)).create()
+    assert ConnectSession.getActiveSession() is active  # the process's session is left alone
+    released = SparkConnectClient(connection=with_session_id(url, orphan))
     try:
         with pytest.raises(Exception, match="SESSION_CLOSED"):
-            released.range(1).count()
+            released.interrupt_all()
     finally:
-        released.client.close()
+        released.close()
 
 
 def _record(tmp_path: Path, **doc: Any) -> tuple[Any, str, Path]:
