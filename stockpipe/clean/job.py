@@ -44,9 +44,9 @@ from stockpipe.clean.bronze_reader import LakePaths, new_manifest_entries, read_
 from stockpipe.clean.commit import apply_journal, attempt_staging, maybe_fault
 from stockpipe.clean.companies import read_companies, sync_companies, write_companies
 from stockpipe.clean.migrate import ensure_layout
-from stockpipe.clean.orphans import owned_session, reconnect_url
+from stockpipe.clean.orphans import owned_session
 from stockpipe.clean.rules import ALL_REASONS
-from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri, observe_batch
+from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri, observe_batch, session_url
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, load_journal, load_ledger, write_journal
 from stockpipe.contract.layout import PRICE_DATASETS, SILVER_LAYOUT_VERSION
@@ -166,7 +166,7 @@ def run_clean(
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
-        with owned_session(fs, paths.state, session, reconnect_url(settings, session)) as stopped:
+        with owned_session(fs, paths.state, session, session_url(settings, session)) as stopped:
             progress("recover", 0, 1)
             recovered = recover(fs, paths)
             new_lake = ensure_layout(session, fs, paths)

@@ -43,34 +43,10 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from stockpipe.lake.fs import LakeFS
-    from stockpipe.settings import Settings
 
 log = logging.getLogger(__name__)
 RECORD = "spark-session.json"
 SESSION_PARAM = "session_id"
-
-
-def is_connect(spark: Any) -> bool:
-    """True for a Spark Connect client session (its jobs run on a server, not in this process)."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
-
-
-def reconnect_url(settings: Settings, spark: Any) -> str | None:
-    """The Connect URL ``spark`` was opened on, from ``settings``; None for a classic session.
-
-    ``spark.remote`` when set, else the local server's URL when it is running (never started
-    here); None when these settings do not name the server (a session handed in from elsewhere).
-    """
-    if not is_connect(spark):
-        return None
-    if settings.spark.remote is not None:
-        return settings.spark.remote.get_secret_value()
-    if settings.spark.mode == "classic":
-        return None
-    from stockpipe.clean.connect_server import live_state
-
-    state = live_state(settings.state_dir)
-    return state.url if state is not None else None
 
 
 def endpoint(url: str) -> str:

@@ -37,8 +37,8 @@ from stockpipe.clean.commit import apply_journal, attempt_staging, maybe_fault
 from stockpipe.clean.companies import sync_companies
 from stockpipe.clean.job import _write_silver, load_reference, recover
 from stockpipe.clean.migrate import ensure_layout
-from stockpipe.clean.orphans import owned_session, reconnect_url
-from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri
+from stockpipe.clean.orphans import owned_session
+from stockpipe.clean.session import apply_job_conf, get_spark, lake_uri, session_url
 from stockpipe.clean.sessions import SessionCalendar, session_calendar
 from stockpipe.clean.state import Journal, write_journal
 from stockpipe.contract.layout import PRICE_DATASETS, SILVER_LAYOUT_VERSION, price_dataset, silver_dir
@@ -281,7 +281,7 @@ def run_replay(
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
     fs = LakeFS(paths.root, settings.lake.storage_options)
     try:
-        with owned_session(fs, paths.state, session, reconnect_url(settings, session)):
+        with owned_session(fs, paths.state, session, session_url(settings, session)):
             recovered = recover(fs, paths)
             new_lake = ensure_layout(session, fs, paths)
             # the reference the rules just used becomes silver/companies too (dim_companies)

@@ -168,13 +168,38 @@ def apply_job_conf(spark: SparkSession) -> None:
         spark.conf.set(key, value)
 
 
-def connect_url(settings: Settings) -> str | None:
-    """The Spark Connect URL this configuration uses (starting the local server), None for classic."""
+def connect_url(settings: Settings, *, start: bool = True) -> str | None:
+    """The Spark Connect URL this configuration uses, None for classic.
+
+    The local server is started when it is not running; with ``start=False`` it is not, and
+    the URL is None then.
+    """
     if settings.spark.remote is not None:
         return settings.spark.remote.get_secret_value()
     if settings.spark.mode == "classic":
         return None
+    if not start:
+        state = connect_server.live_state(settings.state_dir)
+        return state.url if state is not None else None
     return local_server(settings).url
+
+
+def is_connect(spark: object) -> bool:
+    """True for a Spark Connect client session (its jobs run on a server, not in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def session_url(settings: Settings, spark: SparkSession) -> str | None:
+    """The Connect URL ``spark`` talks to; None for a classic session.
+
+    The URL ``get_spark`` opened it on, without any I/O; for a session handed in from elsewhere,
+    the URL of ``settings`` (never starting a server: None when the local one is not running).
+    """
+    if not is_connect(spark):
+        return None
+    if spark is _session and _session_url is not None:
+        return _session_url
+    return connect_url(settings, start=False)
 
 
 def local_server(settings: Settings) -> connect_server.ServerState:
