@@ -22,7 +22,16 @@ pytest_plugins = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # fixtures that start a JVM (a SparkSession, a Spark cluster, or a `stockpipe run` that cleans)
 SPARK_FIXTURES = frozenset(
-    {"spark", "spark_cluster", "embedded_run", "bad_input_run", "kill_chain", "error_chain"}
+    {
+        "spark",
+        "spark_cluster",
+        "spark_connect_server",
+        "embedded_run",
+        "bad_input_run",
+        "kill_chain",
+        "error_chain",
+        "warm_spark_env",
+    }
 )
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 

@@ -1,6 +1,7 @@
 """Shared parts of the ``stockpipe stream --source <live provider>`` end-to-end tests.
 
-A stream runs as a subprocess on its own data folder (embedded broker, classic Spark, DuckDB);
+A stream runs as a subprocess on its own data folder (embedded broker, DuckDB) and cleans on the
+session's warm Spark Connect server (``warm_spark_env``);
 the tests wait on its state files, stop it (SIGTERM, or ``kill -9`` and a restart) and then read
 ``gold.fact_stock``, which must equal an independently computed reference.
 """

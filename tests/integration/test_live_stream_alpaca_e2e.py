@@ -48,13 +48,14 @@ KEY, SECRET = "alpaca-e2e-key", "alpaca-e2e-secret"
 MINUTES = 6
 
 
-def _env(data_dir: Path, url: str, **extra: str) -> dict[str, str]:
+def _env(data_dir: Path, url: str, spark: dict[str, str], **extra: str) -> dict[str, str]:
     return stockpipe_env(
         data_dir,
         STOCKPIPE_ALPACA_DATA_URL=url,
         STOCKPIPE_ALPACA_API_KEY_ID=KEY,
         STOCKPIPE_ALPACA_API_SECRET_KEY=SECRET,
         STOCKPIPE_LIVE_RECONNECT_INITIAL_SECONDS="0.2",
+        **spark,
         **extra,
     )
 
@@ -104,7 +105,9 @@ def _in_topic(data_dir: Path) -> int:
     return topic_count(data_dir, "stock-prices")
 
 
-def test_alpaca_bars_and_updated_bars_kill_9_restart_to_gold(tmp_path: Path) -> None:
+def test_alpaca_bars_and_updated_bars_kill_9_restart_to_gold(
+    tmp_path: Path, warm_spark_env: dict[str, str]
+) -> None:
     messages, expected = _bar_messages()
     half = MINUTES // 2
     first = sum(len(m) for m in messages[:half])
@@ -112,7 +115,7 @@ def test_alpaca_bars_and_updated_bars_kill_9_restart_to_gold(tmp_path: Path) -> 
     data_dir = tmp_path / "alpaca-bars"
     scripts = [_script(messages[:half]), _script(messages[half:]), [Hold()]]
     with AlpacaServer(scripts=scripts, key=KEY, secret=SECRET) as server:
-        env = _env(data_dir, server.url)
+        env = _env(data_dir, server.url, warm_spark_env)
         db = data_dir / "warehouse.duckdb"
         log = tmp_path / "killed.log"
         proc = _start(env, log)
@@ -159,7 +162,9 @@ def _all_in(data_dir: Path, expected: int) -> Callable[[], bool]:
     return done
 
 
-def test_alpaca_trades_with_a_reconnect_repeating_trades_to_gold_equals_pandas(tmp_path: Path) -> None:
+def test_alpaca_trades_with_a_reconnect_repeating_trades_to_gold_equals_pandas(
+    tmp_path: Path, warm_spark_env: dict[str, str]
+) -> None:
     trades = _trades()
     ids = list(range(1, len(trades) + 1))
     cut, overlap = len(trades) // 2 + 17, 60  # mid-minute
@@ -171,7 +176,11 @@ def test_alpaca_trades_with_a_reconnect_repeating_trades_to_gold_equals_pandas(t
     data_dir = tmp_path / "alpaca-trades"
     with AlpacaServer(scripts=scripts, key=KEY, secret=SECRET) as server:
         env = _env(
-            data_dir, server.url, STOCKPIPE_ALPACA_TRADES="true", STOCKPIPE_LIVE_QUIET_TIMEOUT_SECONDS="3"
+            data_dir,
+            server.url,
+            warm_spark_env,
+            STOCKPIPE_ALPACA_TRADES="true",
+            STOCKPIPE_LIVE_QUIET_TIMEOUT_SECONDS="3",
         )
         log = tmp_path / "stream.log"
         proc = _start(env, log)

@@ -49,9 +49,10 @@ def _paced(trades: list[Trade]) -> list[Step]:
     return [*steps, Hold()]
 
 
-def _env(data_dir: Path, url: str, quiet: float = 3) -> dict[str, str]:
+def _env(data_dir: Path, url: str, spark: dict[str, str], quiet: float = 3) -> dict[str, str]:
     return stockpipe_env(
         data_dir,
+        **spark,
         STOCKPIPE_FINNHUB_URL=url,
         STOCKPIPE_FINNHUB_API_KEY=TOKEN,
         STOCKPIPE_LIVE_QUIET_TIMEOUT_SECONDS=str(quiet),
@@ -76,12 +77,12 @@ def _all_in(data_dir: Path, expected: int) -> Callable[[], bool]:
     return done
 
 
-def test_finnhub_stream_to_gold_equals_pandas(tmp_path: Path) -> None:
+def test_finnhub_stream_to_gold_equals_pandas(tmp_path: Path, warm_spark_env: dict[str, str]) -> None:
     trades = _trades()
     expected = len(pandas_bars(trades))
     data_dir = tmp_path / "live"
     with FinnhubServer(scripts=[_paced(trades)], token=TOKEN, subscribe_wait=len(SYMBOLS)) as server:
-        env = _env(data_dir, server.url)
+        env = _env(data_dir, server.url, warm_spark_env)
         log = tmp_path / "stream.log"
         proc = _start(env, log)
         try:
@@ -94,14 +95,17 @@ def test_finnhub_stream_to_gold_equals_pandas(tmp_path: Path) -> None:
     check_gold(data_dir / "warehouse.duckdb", pandas_bars(trades))
 
 
-def test_kill_9_mid_minute_and_restart_still_equals_pandas(tmp_path: Path) -> None:
+def test_kill_9_mid_minute_and_restart_still_equals_pandas(
+    tmp_path: Path, warm_spark_env: dict[str, str]
+) -> None:
     trades = _trades()
     expected = len(pandas_bars(trades))
     half = len(trades) // 2  # about two minutes in: the third minute's windows are open
     data_dir = tmp_path / "live-kill"
     scripts = [_paced(trades[:half]), _paced(trades[half:]), [Hold()]]
     with FinnhubServer(scripts=scripts, token=TOKEN, subscribe_wait=len(SYMBOLS)) as server:
-        env = _env(data_dir, server.url, quiet=10)  # the third minute stays open until the kill
+        # the third minute stays open until the kill
+        env = _env(data_dir, server.url, warm_spark_env, quiet=10)
         db = data_dir / "warehouse.duckdb"
         log = tmp_path / "killed.log"
         proc = _start(env, log)

@@ -73,9 +73,11 @@ def _expected_marts() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def own_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def own_run(
+    tmp_path_factory: pytest.TempPathFactory, warm_spark_env: dict[str, str]
+) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("own-data")
-    env = stockpipe_env(data_dir)
+    env = stockpipe_env(data_dir, **warm_spark_env)
     outputs: dict[str, str] = {}
     try:
         for symbol, exchange in (("SHEL.L", "XLON"), ("ASML.AS", "XAMS")):
@@ -191,9 +193,9 @@ def test_dim_date_parts_are_local_to_each_bars_exchange(own_run: dict[str, Any])
     assert opens["AAPL"] == {(9, 30)}
 
 
-def test_stream_replays_a_file_and_drains_into_gold(tmp_path: Path) -> None:
+def test_stream_replays_a_file_and_drains_into_gold(tmp_path: Path, warm_spark_env: dict[str, str]) -> None:
     data_dir = tmp_path / "stream"
-    env = stockpipe_env(data_dir)
+    env = stockpipe_env(data_dir, **warm_spark_env)
     name = "yahoo_aapl_daily_nulls.csv"
     try:
         done = run_cli(

@@ -70,7 +70,9 @@ def to_gold(settings: Settings) -> None:
     assert run_transform(settings).success
 
 
-def test_replay_after_adding_the_company_puts_each_bar_in_gold_once(spark: Any, tmp_path: Path) -> None:
+def test_replay_after_adding_the_company_puts_each_bar_in_gold_once(
+    spark: Any, tmp_path: Path, warm_spark_env: dict[str, str]
+) -> None:
     data = tmp_path / "data"
     lake = (data / "lake").resolve()
     lake.mkdir(parents=True)
@@ -85,7 +87,7 @@ def test_replay_after_adding_the_company_puts_each_bar_in_gold_once(spark: Any, 
     assert (listing.records, listing.by_rule) == (24, {"unknown_symbol": 24})
     assert [s.origin.rsplit("/", 1)[0] for s in listing.samples] == ["stock-prices/0"] * 2
     assert '"symbol": "ZZZZ"' in (listing.samples[0].raw_payload or "")
-    env = stockpipe_env(data, STOCKPIPE_LAKE_ROOT=lake.as_uri())
+    env = stockpipe_env(data, STOCKPIPE_LAKE_ROOT=lake.as_uri(), **warm_spark_env)
     shown = run_cli(["quarantine", "list", "--limit", "1"], env, timeout=120)
     assert shown.returncode == 0, shown.stderr
     for text in ("unknown_symbol", "not_json", "stock-prices/0/"):

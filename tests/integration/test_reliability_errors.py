@@ -101,7 +101,9 @@ def _timed(fn: Any, *args: Any) -> tuple[subprocess.CompletedProcess[str], float
 
 
 @pytest.fixture(scope="module")
-def error_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErrorChain]:
+def error_chain(
+    tmp_path_factory: pytest.TempPathFactory, warm_spark_env: dict[str, str]
+) -> Iterator[ErrorChain]:
     root = tmp_path_factory.mktemp("error-chain")
     data = root / "data"
     port = free_port()
@@ -110,6 +112,7 @@ def error_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErrorChain
         data,
         STOCKPIPE_KAFKA_BOOTSTRAP_SERVERS=address,
         STOCKPIPE_KAFKA_CLIENT_OPTIONS=json.dumps(FAST_GROUP_OPTIONS),
+        **warm_spark_env,
     )
     phases: dict[str, Phase] = {}
     broker = None
@@ -267,10 +270,13 @@ def test_unwritable_silver_fails_clearly_and_the_next_run_completes(error_chain:
     phase = _failed(error_chain, "silver_blocked")
     line = error_line(phase.proc)
     assert "Step Spark_Cleaning_Job failed:" in line
-    assert "ParentNotDirectoryException" in line
-    assert str(lake_dir(error_chain.data_dir) / "silver") in line
-    log = error_chain.data_dir / "state" / "logs" / "stockpipe.log"
-    assert "ParentNotDirectoryException" in log.read_text()  # the full trace is kept for later
+    # over Connect (the chain's mode) the run's first lake write is the record of its Spark
+    # session (silver/_state/spark-session.json, clean.orphans), before any Spark job
+    assert "NotADirectoryError" in line
+    assert str(lake_dir(error_chain.data_dir) / "silver" / "_state") in line
+    log = (error_chain.data_dir / "state" / "logs" / "stockpipe.log").read_text()
+    assert "Traceback" in log  # the full trace is kept for later
+    assert "NotADirectoryError" in log
     topic = error_chain.phases["spool_full"].facts["topic"]
     assert phase.facts["bronze"] == all_offsets(topic)  # the upload of this run recovered bronze
     assert phase.facts["spool"] == []

@@ -104,9 +104,9 @@ def _gold_tables(db: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def kill_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+def kill_chain(tmp_path_factory: pytest.TempPathFactory, warm_spark_env: dict[str, str]) -> Iterator[Chain]:
     data = tmp_path_factory.mktemp("kill-chain")
-    env = stockpipe_env(data)
+    env = stockpipe_env(data, **warm_spark_env)
     db = data / "warehouse.duckdb"
     phases: dict[str, Phase] = {}
 

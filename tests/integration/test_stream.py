@@ -127,10 +127,10 @@ def test_sigterm_finishes_the_cycle_and_every_produced_bar_is_in_gold_once(tmp_p
 
 
 def test_kill_9_mid_cycle_then_restart_gives_the_uninterrupted_gold(
-    embedded_run: dict[str, Any], tmp_path: Path
+    embedded_run: dict[str, Any], tmp_path: Path, warm_spark_env: dict[str, str]
 ) -> None:
     data_dir = tmp_path / "stream-kill"
-    env = stockpipe_env(data_dir)
+    env = stockpipe_env(data_dir, **warm_spark_env)
     proc = _start(env, "--speed", "900")
     try:
         _wait_for_gold(data_dir / "warehouse.duckdb", proc, minimum=1, timeout=240)
