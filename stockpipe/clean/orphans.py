@@ -17,8 +17,8 @@ frees the server:
   its own operations.
 * A record found at the start of a run names the session of a client that died mid-run: runs on
   one data folder hold the pipeline lock and Airflow runs one task of the DAG at a time. Should
-  the record name a process that is still alive on this machine (same pid and start time: a
-  ``stockpipe clean`` started by hand during a run), the run stops with a clear error instead.
+  the record name a process that is still alive on this machine (same pid and start time: the
+  run of another data folder that cleans the same lake), the run stops with a clear error instead.
   Otherwise ``owned_session`` opens that session, interrupts every operation in it and releases
   it (its cache with it), then deletes the record.
 

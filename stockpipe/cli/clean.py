@@ -13,6 +13,7 @@ from stockpipe.clean.job import run_clean
 from stockpipe.cli import ui
 from stockpipe.cli.app import app
 from stockpipe.errors import StockpipeError
+from stockpipe.orchestration.lock import pipeline_lock
 from stockpipe.orchestration.pipeline import one_line
 from stockpipe.settings import get_settings
 
@@ -50,7 +51,8 @@ def clean_cmd(
         spark = settings.spark.model_copy(update={"master": master, "mode": "classic"})
         settings = settings.model_copy(update={"spark": spark})
     started: dict[str, float] = {}
-    with ui.progress() as bar:
+    # one writer of silver at a time: not while `stockpipe run`, `stream` or a replay cleans
+    with pipeline_lock(settings, what="clean"), ui.progress() as bar:
         tasks = {}
 
         def on_progress(phase: str, done: int, total: int) -> None:

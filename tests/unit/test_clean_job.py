@@ -438,6 +438,22 @@ def test_a_killed_attempts_late_write_never_reaches_silver(
     assert not first.exists()
 
 
+def test_cli_clean_is_refused_while_a_pipeline_holds_the_data_folder(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stockpipe.cli import main
+    from stockpipe.orchestration.lock import pipeline_lock
+
+    write_bronze(settings.lake_root, [bar_json()])
+    monkeypatch.setenv("STOCKPIPE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setattr("sys.argv", ["stockpipe", "clean"])
+    with pipeline_lock(settings, what="stream"), pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    assert "is in use by stockpipe stream (pid" in " ".join(capsys.readouterr().err.split())
+    assert not silver_dir(settings, "_state").exists()  # refused before the clean began
+
+
 @pytest.mark.parametrize("state", ["not_started", "old_moved_aside", "new_in_place", "done"])
 def test_swap_partition_converges_from_every_intermediate_state(
     spark: Any, settings: Settings, state: str

@@ -134,7 +134,7 @@ def _record(tmp_path: Path, **doc: Any) -> tuple[Any, str, Path]:
 
 
 def test_a_record_of_a_live_process_here_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
-    """``stockpipe clean`` started by hand while a run cleans the same lake: refuse, touch nothing."""
+    """A second data folder's run cleaning the lake while another run does: refuse, touch nothing."""
     import psutil
 
     from stockpipe.errors import StockpipeError
