@@ -160,15 +160,26 @@ def kill_chain(tmp_path_factory: pytest.TempPathFactory, warm_spark_env: dict[st
         p.facts = {"topic": topic(), "spool": spool_batches(data), "bronze": bronze_offsets(data)}
 
         # ---- warehouse side ----
+        session_record = lake_dir(data) / "silver" / "_state" / "spark-session.json"
         p = run("mid_clean", {"STOCKPIPE_FAULT_CLEAN": "after_staging"})
-        p.facts = {"silver": silver_keys(data), "ledger": silver_ledger(data), "bronze": bronze_offsets(data)}
+        p.facts = {
+            "silver": silver_keys(data),
+            "ledger": silver_ledger(data),
+            "bronze": bronze_offsets(data),
+            "session_record": session_record.exists(),
+        }
 
         p = run(
             "after_Spark_Cleaning_Job",
             {"STOCKPIPE_FAULT_AFTER_STEP_Spark_Cleaning_Job": "1"},
             REST["Spark_Cleaning_Job"],
         )
-        p.facts = {"silver": silver_keys(data), "ledger": silver_ledger(data), "raw": _raw_rows(db)}
+        p.facts = {
+            "silver": silver_keys(data),
+            "ledger": silver_ledger(data),
+            "raw": _raw_rows(db),
+            "session_record": session_record.exists(),
+        }
 
         p = run("mid_load", {"STOCKPIPE_FAULT_LOAD_MID_TRANSACTION": "1"}, REST["Upload_to_Snowflake"])
         p.facts = {
@@ -307,6 +318,9 @@ def test_kill_mid_clean_write_changes_no_silver(kill_chain: Chain) -> None:
     assert facts["ledger"] == []  # so every bronze file is still to be cleaned
     after = kill_chain.phases["after_Spark_Cleaning_Job"].facts
     assert len(after["silver"]) == len(set(after["silver"])) == BARS
+    # the killed Connect client's session record stays for the next run, which takes it over
+    assert facts["session_record"] is True
+    assert after["session_record"] is False
 
 
 def test_kill_mid_load_transaction_loads_nothing(kill_chain: Chain) -> None:
