@@ -13,8 +13,9 @@ frees the server:
 * ``owned_session`` records the client session of a cleaning run in
   ``silver/_state/spark-session.json`` (its session id and the server's ``host:port``, never the
   URL, which may carry a token) before the run's first job, and deletes the record when the run
-  ends. A run interrupted by a signal (``KeyboardInterrupt``, ``SystemExit``) first interrupts
-  its own operations.
+  ends. A run stopped from outside (``KeyboardInterrupt``, ``SystemExit``, Airflow's
+  ``AirflowTaskTerminated`` and ``AirflowTaskTimeout``: any exception that is not an
+  ``Exception``) first interrupts its own operations.
 * A record found at the start of a run names the session of a client that died mid-run: runs on
   one data folder hold the pipeline lock and Airflow runs one task of the DAG at a time. Should
   the record name a process that is still alive on this machine (same pid and start time: the
@@ -161,10 +162,14 @@ def owned_session(fs: LakeFS, state_dir: str, spark: SparkSession, url: str | No
     fs.write_atomic(uri, json.dumps(doc).encode())
     try:
         yield stopped
-    except (KeyboardInterrupt, SystemExit):
-        # the client is going away: what it sent must not run on without it
-        with suppress(Exception):
-            spark.interruptAll()
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            # the client is being stopped (Ctrl-C, SystemExit, Airflow's AirflowTaskTerminated on
+            # SIGTERM or AirflowTaskTimeout): what it sent must not run on without it, and the
+            # record that would let the next run stop it is deleted below. (pyspark interrupts
+            # the operation it waits on for KeyboardInterrupt only.) A Spark error ended its job.
+            with suppress(Exception):
+                spark.interruptAll()
         raise
     finally:
         fs.delete(uri)

@@ -122,6 +122,76 @@ def test_the_next_run_stops_what_a_killed_client_left_running(
         released.close()
 
 
+STOPPED_CLIENT = """
+import signal, sys
+from airflow.sdk.exceptions import AirflowTaskTerminated
+from pyspark.sql.connect.session import SparkSession
+from stockpipe.clean.orphans import owned_session
+from stockpipe.lake.fs import LakeFS
+
+def on_term(signum, frame):  # what Airflow's task runner does on SIGTERM
+    raise AirflowTaskTerminated("Task received SIGTERM signal")
+
+signal.signal(signal.SIGTERM, on_term)
+url, root, state, reattach = sys.argv[1:5]
+spark = SparkSession.builder.remote(url).create()
+if reattach == "0":
+    spark.client.disable_reattachable_execute()
+with owned_session(LakeFS(root), state, spark, url):
+    print(spark.session_id, flush=True)
+    spark.range(0, 10**13, numPartitions=2).selectExpr("sum(hash(id))").collect()
+"""
+
+
+@pytest.mark.parametrize(
+    ("sig", "raised", "reattach"),
+    [
+        (signal.SIGINT, "KeyboardInterrupt", "1"),
+        (signal.SIGTERM, "AirflowTaskTerminated", "1"),
+        (signal.SIGTERM, "AirflowTaskTerminated", "0"),
+    ],
+    ids=["ctrl-c", "airflow-sigterm", "airflow-sigterm-not-reattachable"],
+)
+def test_a_client_stopped_from_outside_interrupts_its_own_job(
+    spark_connect_server: str, settings: Settings, sig: signal.Signals, raised: str, reattach: str
+) -> None:
+    """The stopped client deletes its record, so nothing else could stop its job later.
+
+    pyspark stops the operation it waits on by itself for ``KeyboardInterrupt`` and, over a
+    reattachable execution (its default), when the exception closes the response iterator.
+    A non-reattachable execution stopped by Airflow's ``AirflowTaskTerminated`` (a
+    ``BaseException``) runs on unless ``owned_session`` interrupts it.
+    """
+    from pyspark.sql.connect.client import SparkConnectClient
+
+    url = spark_connect_server
+    paths = LakePaths(lake_uri(settings), settings.kafka.topic)
+    client = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_CLIENT, url, paths.root, paths.state, reattach],
+        cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+    )  # fmt: skip
+    assert client.stdout is not None
+    session_id = client.stdout.readline().strip()
+    assert session_id, client.communicate()
+    try:
+        _wait_for_job_of(session_id, CONNECT_LOGS[url], client)
+        client.send_signal(sig)
+        _, err = client.communicate(timeout=60)
+        assert raised in err
+        assert not (local_path(paths.state) / RECORD).exists()
+        probe = SparkConnectClient(connection=with_session_id(url, session_id))
+        try:
+            still_running = probe.interrupt_all()  # what would still run of that session
+        finally:
+            probe.close()
+        assert still_running == []
+    finally:
+        if client.poll() is None:
+            client.kill()
+        stop_session(url, session_id)
+
+
 def _record(tmp_path: Path, **doc: Any) -> tuple[Any, str, Path]:
     import json
 
