@@ -74,6 +74,27 @@ def _wait_for_job_of(session_id: str, log: Path, proc: subprocess.Popen[str], ti
     raise AssertionError(f"no job of session {session_id} started on the server")
 
 
+def _client_with_a_job(
+    script: str, url: str, paths: LakePaths, *args: str
+) -> tuple[subprocess.Popen[str], str]:
+    """A client process running ``script`` on ``url``, once the server runs its job; its session id."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, url, paths.root, paths.state, *args],
+        cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    session_id = proc.stdout.readline().strip()
+    assert session_id, proc.communicate()
+    try:
+        _wait_for_job_of(session_id, CONNECT_LOGS[url], proc)
+    except BaseException:
+        proc.kill()
+        stop_session(url, session_id)
+        raise
+    return proc, session_id
+
+
 def test_the_next_run_stops_what_a_killed_client_left_running(
     spark_connect: Any, spark_connect_server: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -86,16 +107,8 @@ def test_the_next_run_stops_what_a_killed_client_left_running(
     remote = settings.model_copy(update={"spark": spark_settings})
     paths = LakePaths(lake_uri(remote), remote.kafka.topic)
     record = local_path(paths.state) / RECORD
-    dead = subprocess.Popen(
-        [sys.executable, "-c", DEAD_CLIENT, url, paths.root, paths.state],
-        cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ),
-    )  # fmt: skip
-    assert dead.stdout is not None
-    orphan = dead.stdout.readline().strip()
-    assert orphan, dead.communicate()
+    dead, orphan = _client_with_a_job(DEAD_CLIENT, url, paths)
     try:
-        _wait_for_job_of(orphan, CONNECT_LOGS[url], dead)
         assert record.exists()
         dead.send_signal(signal.SIGKILL)
         dead.wait(timeout=30)
@@ -166,16 +179,8 @@ def test_a_client_stopped_from_outside_interrupts_its_own_job(
 
     url = spark_connect_server
     paths = LakePaths(lake_uri(settings), settings.kafka.topic)
-    client = subprocess.Popen(
-        [sys.executable, "-c", STOPPED_CLIENT, url, paths.root, paths.state, reattach],
-        cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ),
-    )  # fmt: skip
-    assert client.stdout is not None
-    session_id = client.stdout.readline().strip()
-    assert session_id, client.communicate()
+    client, session_id = _client_with_a_job(STOPPED_CLIENT, url, paths, reattach)
     try:
-        _wait_for_job_of(session_id, CONNECT_LOGS[url], client)
         client.send_signal(sig)
         _, err = client.communicate(timeout=60)
         assert raised in err
