@@ -166,8 +166,9 @@ def owned_session(fs: LakeFS, state_dir: str, spark: SparkSession, url: str | No
         if not isinstance(exc, Exception):
             # the client is being stopped (Ctrl-C, SystemExit, Airflow's AirflowTaskTerminated on
             # SIGTERM or AirflowTaskTimeout): what it sent must not run on without it, and the
-            # record that would let the next run stop it is deleted below. (pyspark interrupts
-            # the operation it waits on for KeyboardInterrupt only.) A Spark error ended its job.
+            # record that would let the next run stop it is deleted below. (pyspark stops the
+            # operation it waits on by itself on KeyboardInterrupt, or when the exception closes
+            # a reattachable execution; a non-reattachable one ran on.) A Spark error ended its job.
             with suppress(Exception):
                 spark.interruptAll()
         raise
