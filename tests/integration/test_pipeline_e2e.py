@@ -63,14 +63,16 @@ print("DAGRUN_STATE=" + str(run.state))
 
 
 def test_dag_test_run_leaves_the_same_gold_as_stockpipe_run(
-    embedded_run: dict[str, Any], airflow_home: dict[str, str], tmp_path: Path
+    embedded_run: dict[str, Any], airflow_home: dict[str, str], tmp_path: Path, warm_spark_env: dict[str, str]
 ) -> None:
+    """The DAG's tasks clean on a Spark Connect server, as the docker-compose Airflow workers do;
+    the reference (``embedded_run``) cleaned classic."""
     import subprocess
     import sys
 
     data_dir = tmp_path / "e2e-dag"
     data_dir.mkdir()
-    env = {**airflow_home, **stockpipe_env(data_dir)}
+    env = {**airflow_home, **stockpipe_env(data_dir, **warm_spark_env)}
     conf = {"symbols": SYMBOLS.split(","), "start": DAY, "end": DAY}
     try:
         proc = subprocess.run(
