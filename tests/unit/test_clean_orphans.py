@@ -38,6 +38,8 @@ from stockpipe.lake.fs import LakeFS
 
 url, root, state = sys.argv[1:4]
 spark = SparkSession.builder.remote(url).create()
+if sys.argv[4:] == ["no-reattach"]:
+    spark.client.disable_reattachable_execute()
 with owned_session(LakeFS(root), state, spark, url):
     print(spark.session_id, flush=True)
     spark.range(0, 10**13, numPartitions=2).selectExpr("sum(hash(id))").collect()
@@ -135,33 +137,26 @@ def test_the_next_run_stops_what_a_killed_client_left_running(
         released.close()
 
 
-STOPPED_CLIENT = """
-import signal, sys
+STOPPED_CLIENT = (
+    """
+import signal
 from airflow.sdk.exceptions import AirflowTaskTerminated
-from pyspark.sql.connect.session import SparkSession
-from stockpipe.clean.orphans import owned_session
-from stockpipe.lake.fs import LakeFS
 
 def on_term(signum, frame):  # what Airflow's task runner does on SIGTERM
     raise AirflowTaskTerminated("Task received SIGTERM signal")
 
 signal.signal(signal.SIGTERM, on_term)
-url, root, state, reattach = sys.argv[1:5]
-spark = SparkSession.builder.remote(url).create()
-if reattach == "0":
-    spark.client.disable_reattachable_execute()
-with owned_session(LakeFS(root), state, spark, url):
-    print(spark.session_id, flush=True)
-    spark.range(0, 10**13, numPartitions=2).selectExpr("sum(hash(id))").collect()
 """
+    + DEAD_CLIENT
+)
 
 
 @pytest.mark.parametrize(
     ("sig", "raised", "reattach"),
     [
-        (signal.SIGINT, "KeyboardInterrupt", "1"),
-        (signal.SIGTERM, "AirflowTaskTerminated", "1"),
-        (signal.SIGTERM, "AirflowTaskTerminated", "0"),
+        (signal.SIGINT, "KeyboardInterrupt", "reattach"),
+        (signal.SIGTERM, "AirflowTaskTerminated", "reattach"),
+        (signal.SIGTERM, "AirflowTaskTerminated", "no-reattach"),
     ],
     ids=["ctrl-c", "airflow-sigterm", "airflow-sigterm-not-reattachable"],
 )
