@@ -31,10 +31,10 @@ def connect_admin(settings: Settings, bootstrap: str, timeout: float = DEFAULT_T
     """An ``AdminClient`` and the cluster metadata, or ``BrokerUnavailableError`` within ``timeout``."""
     from confluent_kafka.admin import AdminClient
 
-    errors: list[str] = []
+    errors: list[Any] = []
 
     def on_error(err: Any) -> None:
-        errors.append(str(err.str() if hasattr(err, "str") else err))
+        errors.append(err)
 
     conf = admin_config(settings, bootstrap)
     conf["error_cb"] = on_error
@@ -50,10 +50,25 @@ def connect_admin(settings: Settings, bootstrap: str, timeout: float = DEFAULT_T
             last = exc
             admin.poll(0)  # serve error_cb: the real reason (refused, SASL failure, TLS) lands in errors
             time.sleep(0.2)
-    reason = errors[-1] if errors else str(last or "no answer")
+    reason = error_reason(errors) or str(last or "no answer")
     raise BrokerUnavailableError(
         f"Cannot reach the Kafka cluster at {bootstrap} within {timeout:.0f} s ({reason})."
     )
+
+
+def error_reason(errors: list[Any]) -> str | None:
+    """The most telling of librdkafka's ``error_cb`` errors: the last one that is not its summary
+    "N/N brokers are down" (which follows the cause, e.g. "Connection refused", when it comes)."""
+    from confluent_kafka import KafkaError
+
+    def code(err: Any) -> Any:
+        return err.code() if isinstance(err, KafkaError) else None
+
+    telling = [e for e in errors if code(e) != KafkaError._ALL_BROKERS_DOWN] or errors
+    if not telling:
+        return None
+    err = telling[-1]
+    return str(err.str() if isinstance(err, KafkaError) else err)
 
 
 def topic_config(retention_ms: int | None, retention_bytes: int | None) -> dict[str, str]:
