@@ -117,14 +117,15 @@ def read_bronze(spark: SparkSession, uris: list[str]) -> DataFrame:
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
+    # a select, not two withColumn: over Spark Connect each withColumn has the server analyse
+    # the read below it as it converts the plan
+    ingest_date = F.regexp_extract(F.col("_metadata.file_path"), r"ingest_date=(\d{4}-\d{2}-\d{2})/", 1)
     return (
         spark.read.schema(from_arrow_schema(raw_record_schema()))
         .parquet(*uris)
-        .withColumn("bronze_file", F.col("_metadata.file_name"))
-        .withColumn(
-            "ingest_date",
-            F.regexp_extract(F.col("_metadata.file_path"), r"ingest_date=(\d{4}-\d{2}-\d{2})/", 1).cast(
-                "date"
-            ),
+        .select(
+            "*",
+            F.col("_metadata.file_name").alias("bronze_file"),
+            ingest_date.cast("date").alias("ingest_date"),
         )
     )

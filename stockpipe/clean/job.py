@@ -330,10 +330,14 @@ def _write_quarantine(
     # quarantined_at is added after the shuffle, so the (heavy) parse stage's generated code does
     # not change with the clock and a long-running process reuses it warm.
     (
-        bad.drop("quarantined_at")
+        bad.select(*(c for c in transforms.QUARANTINE_COLUMNS if c != "quarantined_at"))
         .repartition(n_ingest, "ingest_date")
-        .withColumn("quarantined_at", F.lit(now).cast("timestamp"))
-        .select(*transforms.QUARANTINE_COLUMNS)
+        .select(
+            *(
+                F.lit(now).cast("timestamp").alias(c) if c == "quarantined_at" else F.col(c)
+                for c in transforms.QUARANTINE_COLUMNS
+            )
+        )
         .write.mode("overwrite")
         .partitionBy("ingest_date")
         .parquet(f"{staging}/quarantine")

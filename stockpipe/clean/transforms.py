@@ -41,6 +41,25 @@ ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
 EPOCH_PATTERN = r"^\d{1,15}$"
 EPOCH_SECONDS_MAX_DIGITS = 11  # < 10^11: seconds; 12+ digits: milliseconds
 DEDUP_KEY: tuple[str, ...] = ("symbol", "interval", "bar_ts")
+LINEAGE_COLUMNS: tuple[str, ...] = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_ts",
+    "key",
+    "raw_payload",
+    "ingest_date",
+    "bronze_file",
+)
+PARSED_COLUMNS: tuple[str, ...] = (*LINEAGE_COLUMNS, *FIELD_NAMES, "parse_errors")
+"""The columns of ``parse_raw``'s result, in order."""
+NORMALISED_COLUMNS: tuple[str, ...] = (
+    *PARSED_COLUMNS,
+    *(f"{name}_raw" for name in TIMESTAMP_FIELDS),
+    "trade_date",
+    "is_regular_session",
+)
+"""The columns of ``normalise``'s result, in order."""
 
 
 def silver_schema() -> StructType:
@@ -98,7 +117,7 @@ def parse_raw(raw: DataFrame) -> DataFrame:
     text_schema = T.StructType([T.StructField(n, T.StringType(), True) for n in FIELD_NAMES])
     opts = {"mode": "PERMISSIVE", "allowSingleQuotes": "false"}
     payload = F.col("value").cast("string")
-    lineage_and_raw = {
+    lineage_and_raw = {  # LINEAGE_COLUMNS
         "kafka_topic": F.col("topic"),
         "kafka_partition": F.col("partition").cast("int"),
         "kafka_offset": F.col("offset").cast("long"),
@@ -115,7 +134,7 @@ def parse_raw(raw: DataFrame) -> DataFrame:
     typed = [F.col(f"_t.{n}") for n in FIELD_NAMES]
     incomplete = F.col("_t").isNull() | _any_null(typed)
     text = F.when(incomplete, F.from_json(F.col("raw_payload"), text_schema, opts))
-    df = df.withColumn("_s", text)
+    df = df.select("*", text.alias("_s"))
     kind = (
         F.when(F.col("raw_payload").isNull(), F.lit("tombstone"))
         .when(F.expr("try_parse_json(raw_payload)").isNull(), F.lit("not_json"))
@@ -134,7 +153,7 @@ def parse_raw(raw: DataFrame) -> DataFrame:
     )
     fields = [F.col(f"_t.{n}").alias(n) for n in FIELD_NAMES]
     # the names, not ``df.columns``: over Spark Connect that asks the server to analyse the plan
-    return df.select(*lineage_and_raw, *fields, errors.alias("parse_errors"))
+    return df.select(*LINEAGE_COLUMNS, *fields, errors.alias("parse_errors"))
 
 
 def _any_null(cols: list[Column]) -> Column:
@@ -167,18 +186,23 @@ def normalise(df: DataFrame, calendar: SessionCalendar | None = None) -> DataFra
     from pyspark.sql import functions as F
 
     cal = calendar or session_calendar(df.sparkSession)
-    out = df.withColumn("symbol", F.upper(F.trim(F.col("symbol"))))
-    for name in TIMESTAMP_FIELDS:
-        out = out.withColumn(f"{name}_raw", F.trim(F.col(name))).withColumn(
-            name, parse_timestamp(F.col(f"{name}_raw"))
-        )
+    # one select per step, not withColumn/drop: over Spark Connect the server analyses the plan
+    # below each withColumn or drop as it converts it, a select is converted as it is
+    raw = {name: F.trim(F.col(name)) for name in TIMESTAMP_FIELDS}
+    replaced = {"symbol": F.upper(F.trim(F.col("symbol"))), **{n: parse_timestamp(c) for n, c in raw.items()}}
+    out = df.select(
+        *(replaced[c].alias(c) if c in replaced else F.col(c) for c in PARSED_COLUMNS),
+        *(col.alias(f"{name}_raw") for name, col in raw.items()),
+    )
     symbols = cal.symbols.select(
         F.col("symbol").alias("_cal_symbol"), F.col("exchange").alias("_exchange"), F.col("tz").alias("_tz")
     )
-    out = out.join(F.broadcast(symbols), out["symbol"] == symbols["_cal_symbol"], "left")
+    out = out.join(F.broadcast(symbols), F.col("symbol") == F.col("_cal_symbol"), "left")
     tz = F.coalesce(F.col("_tz"), F.lit(EXCHANGE_TZ))
-    out = out.withColumn("trade_date", F.to_date(F.from_utc_timestamp(F.col("bar_ts"), tz))).withColumn(
-        "_exchange", F.coalesce(F.col("_exchange"), F.lit(DEFAULT_EXCHANGE))
+    out = out.select(
+        *NORMALISED_COLUMNS[:-2],
+        F.to_date(F.from_utc_timestamp(F.col("bar_ts"), tz)).alias("trade_date"),
+        F.coalesce(F.col("_exchange"), F.lit(DEFAULT_EXCHANGE)).alias("_bar_exchange"),
     )
     sessions = cal.sessions.select(
         F.col("exchange").alias("_s_exchange"),
@@ -186,7 +210,7 @@ def normalise(df: DataFrame, calendar: SessionCalendar | None = None) -> DataFra
         F.col("open_utc").alias("_open"),
         F.col("close_utc").alias("_close"),
     )
-    on = (out["_exchange"] == sessions["_s_exchange"]) & (out["trade_date"] == sessions["_s_date"])
+    on = (F.col("_bar_exchange") == F.col("_s_exchange")) & (F.col("trade_date") == F.col("_s_date"))
     out = out.join(F.broadcast(sessions), on, "left")
     in_session = (
         F.col("_open").isNotNull() & (F.col("bar_ts") >= F.col("_open")) & (F.col("bar_ts") < F.col("_close"))
@@ -196,8 +220,7 @@ def normalise(df: DataFrame, calendar: SessionCalendar | None = None) -> DataFra
         .when(F.col("interval") == DAILY_INTERVAL, F.col("_open").isNotNull())
         .otherwise(in_session)
     )
-    helpers = ("_cal_symbol", "_exchange", "_tz", "_s_exchange", "_s_date", "_open", "_close")
-    return out.withColumn("is_regular_session", regular).drop(*helpers)
+    return out.select(*NORMALISED_COLUMNS[:-1], regular.alias("is_regular_session"))
 
 
 def validate(
@@ -222,7 +245,7 @@ def validate(
     clean_row = (F.size(errors) == 0) & ~any_violated
     # the common case (a clean row) gets a constant empty array: no per-row allocation
     failed = F.when(clean_row, F.array().cast("array<string>")).otherwise(F.concat(errors, names))
-    return df.withColumn("failed_rules", failed)
+    return df.select("*", failed.alias("failed_rules"))
 
 
 def split(df: DataFrame, *, quarantined_at: datetime | None = None) -> tuple[DataFrame, DataFrame]:
@@ -232,7 +255,7 @@ def split(df: DataFrame, *, quarantined_at: datetime | None = None) -> tuple[Dat
     failed = F.size(F.col("failed_rules")) > 0
     good = df.where(~failed).select(*SILVER_COLUMNS)
     at = F.lit(quarantined_at or datetime.now(UTC)).cast("timestamp")
-    bad = df.where(failed).withColumn("quarantined_at", at).select(*QUARANTINE_COLUMNS)
+    bad = df.where(failed).select(*(at.alias(c) if c == "quarantined_at" else c for c in QUARANTINE_COLUMNS))
     return good, bad
 
 
@@ -274,7 +297,7 @@ def deduplicate(
         rows = rows.unionByName(existing_silver.select(*SILVER_COLUMNS))
     key = dataset.partition
     if key not in SILVER_COLUMNS:
-        rows = rows.withColumn(key, partition_value(dataset))
+        rows = rows.select("*", partition_value(dataset).alias(key))
     if partitions is not None:
         rows = rows.repartition(partitions, key)
     order = [
@@ -286,8 +309,8 @@ def deduplicate(
     # the partition column is a function of bar_ts, so adding it to the key changes nothing but
     # lets a frame already hash-partitioned by it be deduplicated without another shuffle.
     window = Window.partitionBy(key, *DEDUP_KEY).orderBy(*order)
-    ranked = rows.withColumn("_rank", F.row_number().over(window))
-    return ranked.where(F.col("_rank") == 1).drop("_rank")
+    ranked = rows.select("*", F.row_number().over(window).alias("_rank"))
+    return ranked.where(F.col("_rank") == 1).select(*dict.fromkeys((*SILVER_COLUMNS, key)))
 
 
 def rule_counts(quarantine: DataFrame) -> dict[str, int]:
