@@ -72,12 +72,12 @@ def fingerprints(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     }
 
 
-@pytest.mark.parametrize("small", [True, False], ids=["noop-first", "quarantine-first"])
+@pytest.mark.parametrize("small", [True, False], ids=["checkpoint", "cache"])
 def test_scenario_every_record_lands_once_with_its_rule(
     spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, small: bool
 ) -> None:
-    """Both ways of writing the quarantine (by batch size: ``job.NOOP_FIRST_MAX_RECORDS``)."""
-    monkeypatch.setattr(job, "NOOP_FIRST_MAX_RECORDS", 100_000 if small else 0)
+    """Both ways of keeping the batch and writing the quarantine (by size: ``job.SMALL_BATCH_MAX_RECORDS``)."""
+    monkeypatch.setattr(job, "SMALL_BATCH_MAX_RECORDS", 100_000 if small else 0)
     sc = write_scenario(settings.lake_root)
     result = clean(settings, spark)
     assert result.bronze_files == 3
