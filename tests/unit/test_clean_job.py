@@ -76,7 +76,7 @@ def fingerprints(settings: Settings) -> dict[str, list[tuple[str, int]]]:
 def test_scenario_every_record_lands_once_with_its_rule(
     spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, small: bool
 ) -> None:
-    """Both ways of keeping the batch and writing the quarantine (by size: ``job.SMALL_BATCH_MAX_RECORDS``)."""
+    """Both ways of keeping the batch and staging the quarantine (``job.SMALL_BATCH_MAX_RECORDS``)."""
     monkeypatch.setattr(job, "SMALL_BATCH_MAX_RECORDS", 100_000 if small else 0)
     sc = write_scenario(settings.lake_root)
     result = clean(settings, spark)
