@@ -315,7 +315,8 @@ def _on_local_disk(
       measured). Most small batches have no failed record, and writing an empty quarantine
       still plans, shuffles and commits. The checkpoint's blocks are released when its frame is
       dropped: over Connect pyspark then removes the server's reference, and Spark's
-      ``ContextCleaner`` deletes the blocks once the JVM has collected the RDD;
+      ``ContextCleaner`` deletes the blocks once the JVM has collected the RDD (a 2 s
+      ``stream`` for 150 s held the blocks of 10 to 17 recent cycles, 0.6 MB, not growing);
     * a larger batch is **cached** (``persist(DISK_ONLY)``, dropped at the end of the block)
       and counted by an ``Observation`` in the pass that fills the cache, which writes the
       quarantine too: a second pass over a large batch costs more than the plans (1M records
