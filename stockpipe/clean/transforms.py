@@ -182,6 +182,7 @@ def normalise(df: DataFrame, calendar: SessionCalendar | None = None) -> DataFra
     reference's exchanges and their ``exchange_calendars`` sessions, holidays and early closes;
     default: every symbol on XNYS). The calendar tables are broadcast-joined: no Python UDF. The
     raw timestamp strings stay as ``bar_ts_raw`` / ``produced_at_raw`` for the timestamp rules.
+    ``df`` is ``parse_raw``'s result (``PARSED_COLUMNS``); the result has ``NORMALISED_COLUMNS``.
     """
     from pyspark.sql import functions as F
 

@@ -101,6 +101,14 @@ def test_parse_raw_types_every_contract_field(spark: Any) -> None:
     assert row["key"] == "AAPL"
 
 
+def test_the_parse_and_normalise_frames_have_the_columns_their_constants_name(spark: Any) -> None:
+    """``normalise`` selects by ``PARSED_COLUMNS`` and the job by ``NORMALISED_COLUMNS`` (no
+    ``df.columns`` round trip over Connect): a column added to either function must be named there."""
+    parsed = transforms.parse_raw(raw_df(spark, [bar_json()]))
+    assert tuple(parsed.columns) == transforms.PARSED_COLUMNS
+    assert tuple(transforms.normalise(parsed).columns) == transforms.NORMALISED_COLUMNS
+
+
 @pytest.mark.parametrize(
     ("index", "expected"),
     [
