@@ -72,6 +72,25 @@ def fingerprints(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     }
 
 
+def test_a_checkpointed_batch_is_counted_by_its_observation_without_a_query_of_its_own(spark: Any) -> None:
+    """The checkpoint's counts come from the pass that stores it, in both modes.
+
+    pyspark's Connect ``localCheckpoint`` does not fill the ``Observation`` (``obs.get`` is empty);
+    ``job._checkpoint_counts`` reads the frame's ``executionInfo`` there. Were that to stop
+    working (a pyspark upgrade), the job would fall back to one more query per clean: this
+    test says so first.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    obs = Observation(job.BATCH_COUNTS)
+    df = spark.range(1000).select((F.col("id") % 7).alias("k"))
+    observed = session_mod.observe_batch(df, obs, F.count(F.lit(1)).alias("n"), F.sum("k").alias("s"))
+    observed.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
+    assert job._checkpoint_counts(observed, obs) == {"n": 1000, "s": sum(i % 7 for i in range(1000))}
+
+
 @pytest.mark.parametrize("small", [True, False], ids=["checkpoint", "cache"])
 def test_scenario_every_record_lands_once_with_its_rule(
     spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, small: bool
