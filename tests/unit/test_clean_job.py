@@ -91,12 +91,15 @@ def test_a_checkpointed_batch_is_counted_by_its_observation_without_a_query_of_i
     assert job._checkpoint_counts(observed, obs) == {"n": 1000, "s": sum(i % 7 for i in range(1000))}
 
 
-@pytest.mark.parametrize("small", [True, False], ids=["checkpoint", "cache"])
+@pytest.mark.parametrize("way", ["checkpoint", "checkpoint-counted-by-a-query", "cache"])
 def test_scenario_every_record_lands_once_with_its_rule(
-    spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, small: bool
+    spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
-    """Both ways of keeping the batch and staging the quarantine (``job.SMALL_BATCH_MAX_RECORDS``)."""
-    monkeypatch.setattr(job, "SMALL_BATCH_MAX_RECORDS", 100_000 if small else 0)
+    """Both ways of keeping the batch and staging the quarantine (``job.SMALL_BATCH_MAX_RECORDS``),
+    and a checkpoint whose ``Observation`` did not report (counted by a query of its own)."""
+    monkeypatch.setattr(job, "SMALL_BATCH_MAX_RECORDS", 0 if way == "cache" else 100_000)
+    if way == "checkpoint-counted-by-a-query":
+        monkeypatch.setattr(job, "_checkpoint_counts", lambda *_a: None)
     sc = write_scenario(settings.lake_root)
     result = clean(settings, spark)
     assert result.bronze_files == 3
